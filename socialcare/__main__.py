@@ -1,0 +1,5 @@
+"""`python -m socialcare` is the `socialcare` command."""
+
+from socialcare.cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""The reply outbox: queued -> sending -> sent | failed | unknown, each move its own commit.
+
+A reply is claimed (state sending) in the database before the platform is called, so two workers
+never send it; an outcome that is not known becomes `unknown` and is reconciled by reading the
+platform, never by sending again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from socialcare.cases.events import record
+from socialcare.cases.models import Case, Reply
+from socialcare.cases.service import apply_brand_reply, latest_customer_post
+from socialcare.cases.work import get_case
+from socialcare.db import changed_rows, utcnow
+from socialcare.errors import Conflict, NotFound, RateLimited, ReplyOutcomeUnknown, SourceError
+from socialcare.posts.models import STAGE_ROUTED, Account, Post
+from socialcare.posts.service import ingest_posts
+from socialcare.routing.models import Agent
+from socialcare.sources.base import SentReply
+
+PLATFORM_LIMITS = {"x": 280, "twcs": 280}
+DEFAULT_LIMIT = 500
+
+
+def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> Reply:
+    """Queue a public reply to the case's latest customer post; the agent must hold the case."""
+    text = text.strip()
+    case = get_case(session=session, case_id=case_id)
+    if case.status != "claimed" or case.claimed_by != agent.id:
+        raise Conflict(f"claim case {case_id} before replying (it is {case.status})")
+    limit = PLATFORM_LIMITS.get(case.platform, DEFAULT_LIMIT)
+    if not text:
+        raise ValueError("a reply needs text")
+    if len(text) > limit:
+        raise ValueError(f"reply is {len(text)} characters; {case.platform} allows {limit}")
+    target = latest_customer_post(session=session, case_id=case_id)
+    if target is None:
+        raise NotFound(f"case {case_id} has no customer post to answer")
+    reply = Reply(
+        case_id=case_id,
+        agent_id=agent.id,
+        in_reply_to_post_id=target.id,
+        text=text,
+        state="queued",
+        next_attempt_at=utcnow(),
+    )
+    session.add(reply)
+    session.flush()
+    record(
+        session,
+        actor=f"agent:{agent.handle}",
+        kind="reply_queued",
+        case_id=case_id,
+        reply_id=reply.id,
+    )
+    return reply
+
+
+def begin_send(*, session: Session, reply_id: int) -> bool:
+    """Move a due queued reply to sending (compare-and-set); False if it is not ours to send."""
+    changed = changed_rows(
+        session.execute(
+            update(Reply)
+            .where(Reply.id == reply_id, Reply.state == "queued")
+            .where((Reply.next_attempt_at.is_(None)) | (Reply.next_attempt_at <= utcnow()))
+            .values(state="sending", attempts=Reply.attempts + 1, next_attempt_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return bool(changed)
+
+
+def reply_target(*, session: Session, reply_id: int) -> tuple[Reply, Case, Account, Post]:
+    reply = session.get(Reply, reply_id)
+    if reply is None:
+        raise NotFound(f"no reply {reply_id}")
+    case = get_case(session=session, case_id=reply.case_id)
+    account = session.get(Account, case.account_id)
+    post = session.get(Post, reply.in_reply_to_post_id)
+    if account is None or post is None:
+        raise NotFound(f"reply {reply_id} has no account or target post")
+    return reply, case, account, post
+
+
+def record_sent(
+    *, session: Session, reply_id: int, sent: SentReply, via: str = "socialcare"
+) -> None:
+    """The platform published the reply: store it as a brand post and count it on the case."""
+    reply, case, account, _ = reply_target(session=session, reply_id=reply_id)
+    if reply.state == "sent":
+        return
+    reply.state = "sent"
+    reply.external_id = sent.external_id
+    reply.sent_at = sent.created_at
+    reply.last_error = None
+    ingest_posts(session=session, account=account, posts=[sent.post], observed_at=sent.created_at)
+    post = session.execute(
+        select(Post).where(
+            Post.platform == sent.post.platform, Post.external_id == sent.external_id
+        )
+    ).scalar_one()
+    post.stage = STAGE_ROUTED
+    post.next_step_at = None
+    apply_brand_reply(session=session, brand_post=post, via=via)
+    record(
+        session,
+        actor="worker",
+        kind="reply_sent",
+        case_id=case.id,
+        reply_id=reply.id,
+        external_id=sent.external_id,
+    )
+
+
+def record_failure(
+    *, session: Session, reply_id: int, error: Exception, max_attempts: int, now: datetime
+) -> str:
+    """Decide what a failed send means for the reply; returns its new state."""
+    reply = session.get(Reply, reply_id)
+    if reply is None:
+        raise NotFound(f"no reply {reply_id}")
+    reply.last_error = str(error)[:1000]
+    if isinstance(error, ReplyOutcomeUnknown):
+        reply.state = "unknown"
+        reply.next_attempt_at = now
+    elif isinstance(error, RateLimited) and reply.attempts < max_attempts:
+        reply.state = "queued"
+        reply.next_attempt_at = error.retry_after or now + timedelta(minutes=1)
+    elif isinstance(error, SourceError) and not error.permanent and reply.attempts < max_attempts:
+        reply.state = "queued"
+        reply.next_attempt_at = now + timedelta(seconds=min(600, 15 * 2**reply.attempts))
+    else:
+        reply.state = "failed"
+    record(
+        session,
+        actor="worker",
+        kind=f"reply_{reply.state}",
+        case_id=reply.case_id,
+        reply_id=reply.id,
+        error=reply.last_error,
+    )
+    return reply.state
+
+
+def mark_not_published(*, session: Session, reply_id: int) -> None:
+    """Reconciliation found no such post on the platform: fail it for a person to retry."""
+    reply = session.get(Reply, reply_id)
+    if reply is not None and reply.state == "unknown":
+        reply.state = "failed"
+        reply.last_error = "not found on the platform after an unknown outcome; retry by hand"
+        record(
+            session,
+            actor="worker",
+            kind="reply_failed",
+            case_id=reply.case_id,
+            reply_id=reply.id,
+            error=reply.last_error,
+        )
+
+
+def retry_reply(*, session: Session, reply_id: int, agent: Agent) -> Reply:
+    """A person asks to send a failed reply again."""
+    reply = session.get(Reply, reply_id)
+    if reply is None:
+        raise NotFound(f"no reply {reply_id}")
+    if reply.state != "failed":
+        raise Conflict(f"reply {reply_id} is {reply.state}; only failed replies can be retried")
+    reply.state = "queued"
+    reply.attempts = 0
+    reply.next_attempt_at = utcnow()
+    record(
+        session,
+        actor=f"agent:{agent.handle}",
+        kind="reply_retried",
+        case_id=reply.case_id,
+        reply_id=reply.id,
+    )
+    return reply

@@ -1,0 +1,190 @@
+"""What agents do with cases: claim (never two at once), resolve, dismiss, escalate."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from socialcare.cases.events import record
+from socialcare.cases.models import OPEN_STATUSES, Case
+from socialcare.db import changed_rows, utcnow
+from socialcare.errors import Conflict, NotFound
+from socialcare.routing.models import Agent
+from socialcare.routing.rules import PRIORITY_ORDER, raise_priority
+from socialcare.routing.service import team_by_name
+
+CLAIM_RETRIES = 8
+
+priority_rank = sql_case({p: i for i, p in enumerate(PRIORITY_ORDER)}, value=Case.priority, else_=9)
+
+
+def get_agent(*, session: Session, handle: str) -> Agent:
+    agent = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
+    if agent is None or not agent.active:
+        raise NotFound(f"no active agent {handle!r}")
+    return agent
+
+
+def get_case(*, session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def queue_order() -> tuple[object, ...]:
+    """Most urgent priority first; within it, whoever has waited longest."""
+    return (priority_rank, Case.opened_at, Case.id)
+
+
+def _try_claim(session: Session, case_id: int, agent: Agent, lease_seconds: float) -> bool:
+    now = utcnow()
+    changed = changed_rows(
+        session.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.status == "queued")
+            .values(
+                status="claimed",
+                claimed_by=agent.id,
+                claimed_at=now,
+                claim_expires_at=now + timedelta(seconds=lease_seconds),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if changed:
+        record(session, actor=f"agent:{agent.handle}", kind="claimed", case_id=case_id)
+    return bool(changed)
+
+
+def claim_next(
+    *, session: Session, agent: Agent, team_id: int | None = None, lease_seconds: float = 900.0
+) -> Case | None:
+    """Atomically claim the top queued case of the agent's teams (or team_id); None if empty."""
+    team_ids = [team_id] if team_id is not None else [t.id for t in agent.teams]
+    for _ in range(CLAIM_RETRIES):
+        stmt = select(Case.id).where(Case.status == "queued")
+        if team_ids:
+            stmt = stmt.where(Case.team_id.in_(team_ids))
+        stmt = stmt.order_by(*queue_order()).limit(1)  # type: ignore[arg-type]
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=Case)
+        case_id = session.execute(stmt).scalar_one_or_none()
+        if case_id is None:
+            return None
+        if _try_claim(session, case_id, agent, lease_seconds):
+            session.expire_all()
+            return session.get(Case, case_id)
+    return None
+
+
+def claim(*, session: Session, case_id: int, agent: Agent, lease_seconds: float = 900.0) -> Case:
+    """Claim one case; Conflict if someone else holds it or it is not waiting."""
+    case = get_case(session=session, case_id=case_id)
+    if case.status == "claimed" and case.claimed_by == agent.id:
+        return case
+    if not _try_claim(session, case_id, agent, lease_seconds):
+        session.refresh(case)
+        raise Conflict(f"case {case_id} is {case.status}, not queued")
+    session.refresh(case)
+    return case
+
+
+def _require_holder(case: Case, agent: Agent) -> None:
+    if case.status == "claimed" and case.claimed_by != agent.id and agent.role == "agent":
+        raise Conflict(f"case {case.id} is claimed by another agent")
+    if case.status not in OPEN_STATUSES:
+        raise Conflict(f"case {case.id} is already {case.status}")
+
+
+def close(*, session: Session, case_id: int, agent: Agent, status: str, reason: str) -> Case:
+    """Resolve or dismiss an open case, with a reason."""
+    if status not in ("resolved", "dismissed"):
+        raise ValueError("status must be resolved or dismissed")
+    case = get_case(session=session, case_id=case_id)
+    _require_holder(case, agent)
+    case.status = status
+    case.closed_at = utcnow()
+    case.close_reason = reason
+    case.claim_expires_at = None
+    record(session, actor=f"agent:{agent.handle}", kind=status, case_id=case_id, reason=reason)
+    session.flush()
+    return case
+
+
+def escalate(*, session: Session, case_id: int, agent: Agent, team: str, reason: str) -> Case:
+    """Send an open case to another team's queue, one priority higher, with a reason."""
+    case = get_case(session=session, case_id=case_id)
+    _require_holder(case, agent)
+    target = team_by_name(session=session, name=team)
+    case.team_id = target.id
+    case.priority = raise_priority(case.priority)
+    case.escalated = True
+    case.status = "queued"
+    case.claimed_by = None
+    case.claim_expires_at = None
+    case.queued_at = utcnow()
+    record(
+        session,
+        actor=f"agent:{agent.handle}",
+        kind="escalated",
+        case_id=case_id,
+        team=team,
+        reason=reason,
+        priority=case.priority,
+    )
+    session.flush()
+    return case
+
+
+def release_expired_claims(*, session: Session, now: datetime) -> int:
+    """Claims whose lease ran out go back to the queue."""
+    ids = list(
+        session.execute(
+            select(Case.id).where(Case.status == "claimed", Case.claim_expires_at < now)
+        ).scalars()
+    )
+    for case_id in ids:
+        changed = changed_rows(
+            session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == "claimed", Case.claim_expires_at < now)
+                .values(status="queued", claimed_by=None, claim_expires_at=None, queued_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if changed:
+            record(session, actor="worker", kind="claim_expired", case_id=case_id)
+    return len(ids)
+
+
+def age_overdue(*, session: Session, now: datetime) -> int:
+    """Unanswered cases that sat in the queue longer than their SLA rise one priority level.
+
+    Measured from queued_at on the wall clock, so replayed history ages like live traffic.
+    """
+    cases = session.execute(
+        select(Case).where(
+            Case.status.in_(("queued", "claimed")),
+            Case.first_response_at.is_(None),
+            Case.escalated.is_(False),
+            Case.priority != "P1",
+            Case.queued_at.is_not(None),
+            Case.sla_due_at.is_not(None),
+        )
+    ).scalars()
+    count = 0
+    for case in cases:
+        assert case.queued_at is not None and case.sla_due_at is not None
+        if case.queued_at + (case.sla_due_at - case.opened_at) >= now:
+            continue
+        case.priority = raise_priority(case.priority)
+        case.escalated = True
+        record(
+            session, actor="worker", kind="sla_breached", case_id=case.id, priority=case.priority
+        )
+        count += 1
+    return count

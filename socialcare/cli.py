@@ -1,0 +1,181 @@
+"""The `socialcare` command line: database, main job, imports, polling, latency, models."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from socialcare.cli_cases import register as register_case_commands
+from socialcare.config import get_settings
+from socialcare.errors import SocialcareError
+
+app = typer.Typer(
+    help="Social media customer care workers.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+import_app = typer.Typer(help="Load posts straight into the database.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Monitored brand accounts.", no_args_is_help=True)
+model_app = typer.Typer(help="Scoring models.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(model_app, name="model")
+register_case_commands(app)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the latest schema and create the default teams (idempotent)."""
+    from socialcare.db import session_scope
+    from socialcare.migrate import upgrade
+    from socialcare.routing.service import ensure_default_teams
+
+    upgrade(get_settings())
+    with session_scope() as session:
+        ensure_default_teams(session=session)
+    typer.echo("database is at the latest schema")
+
+
+@import_app.command("twcs")
+def import_twcs(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+) -> None:
+    """Load TWCS CSV files: posts, scores, cases and first responses, as seen at their times."""
+    from socialcare.flows import InlineRunner, import_files
+
+    runner = InlineRunner()
+    totals = import_files([str(f) for f in files], enqueue=runner)
+    typer.echo(
+        f"stored {totals['new']} posts ({totals['duplicates']} already stored, "
+        f"{totals['ignored']} not work); scoring and routing..."
+    )
+    steps = runner.drain()
+    typer.echo(f"done: {steps} batches scored and routed")
+
+
+@accounts_app.command("add-x")
+def accounts_add_x(handle: str) -> None:
+    """Monitor an X account's mentions (needs the X_* credentials)."""
+    from socialcare.db import session_scope
+    from socialcare.posts.service import ensure_account
+
+    with session_scope() as session:
+        account = ensure_account(
+            session=session, platform="x", handle=handle.lstrip("@"), source="x", polled=True
+        )
+        typer.echo(f"account {account.id}: x @{account.handle}")
+
+
+@accounts_app.command("add-replay")
+def accounts_add_replay(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
+    speedup: float = typer.Option(60.0, min=0.001, help="virtual seconds per wall second"),
+) -> None:
+    """Stream TWCS files as live mentions at a speed-up."""
+    from socialcare.db import session_scope
+    from socialcare.setup import ensure_replay_feed
+
+    with session_scope() as session:
+        account = ensure_replay_feed(session=session, files=files, speedup=speedup)
+        typer.echo(f"account {account.id}: {account.handle} at {speedup}x")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """Accounts with their poll state."""
+    from sqlalchemy import select
+
+    from socialcare.db import session_scope
+    from socialcare.posts.models import Account
+
+    with session_scope() as session:
+        for a in session.execute(select(Account).order_by(Account.id)).scalars():
+            state = "failing" if a.failing else ("polled" if a.config.get("polled") else "brand")
+            typer.echo(f"{a.id:>4} {a.platform:<6} {a.handle:<40} {state:<8} {a.last_error or ''}")
+
+
+@app.command("poll")
+def poll(account_id: int = typer.Option(..., "--account", help="account id")) -> None:
+    """Poll one account now, in this process, and score and route what it finds."""
+    from socialcare.flows import InlineRunner, poll_account
+
+    runner = InlineRunner()
+    stored = poll_account(account_id, enqueue=runner)
+    runner.drain()
+    typer.echo(f"stored {stored} new posts")
+
+
+@app.command("latency")
+def latency(
+    by: str = typer.Option("brand", help="brand, team, priority or platform"),
+    fmt: str = typer.Option("table", "--format", help="table or csv"),
+) -> None:
+    """First-response latency per group: cases, answered, p50/p90 seconds, SLA attainment."""
+    from socialcare.db import session_scope
+    from socialcare.metrics.latency import format_csv, format_table, latency_by
+
+    if fmt not in ("table", "csv"):
+        raise typer.BadParameter("table or csv", param_hint="--format")
+    with session_scope() as session:
+        rows = latency_by(session, by=by)
+    typer.echo(format_csv(rows) if fmt == "csv" else format_table(rows), nl=fmt != "csv")
+
+
+@model_app.command("train")
+def model_train(
+    what: str = typer.Argument("sentiment"),
+    data: Path = typer.Option(Path("../shared/data"), help="folder with sentiment/ data"),
+    out: Path = typer.Option(Path(__file__).parent / "scoring" / "models", help="output folder"),
+    seed: int = typer.Option(13),
+) -> None:
+    """Train the sentiment head on SemEval-2017 4A and evaluate it on TweetEval validation."""
+    from socialcare.scoring.train import train_sentiment
+
+    if what != "sentiment":
+        raise typer.BadParameter("only 'sentiment' can be trained", param_hint="WHAT")
+    metrics = train_sentiment(data_dir=data, out_dir=out, seed=seed)
+    typer.echo({k: v for k, v in metrics.items() if not isinstance(v, dict | list)})
+
+
+@app.command("run")
+def run(
+    port: int | None = typer.Option(None, help="web port (default: $PORT)"),
+    concurrency: int = typer.Option(2, help="worker processes"),
+) -> None:
+    """The main job: migrate, start worker, beat and web, and poll X or replay the sample."""
+    from socialcare.runner import run_all
+
+    sys.exit(run_all(port=port, concurrency=concurrency))
+
+
+@app.command("web")
+def web(port: int | None = typer.Option(None)) -> None:
+    """Serve the web app on $PORT."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "socialcare.web.app:create_app",
+        factory=True,
+        host="0.0.0.0",
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=25,
+    )
+
+
+def main() -> None:
+    """Console entry point: errors socialcare raises on purpose print one clear line."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        get_settings()
+        app()
+    except SocialcareError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,224 @@
+"""`socialcare` commands for the care team: queue, claim, reply, resolve, dismiss, escalate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from socialcare.db import session_scope, utcnow
+
+agents_app = typer.Typer(help="Care agents.", no_args_is_help=True)
+teams_app = typer.Typer(help="Care teams.", no_args_is_help=True)
+
+AGENT = typer.Option(..., "--agent", help="the acting agent's handle")
+
+
+def _enqueue_send(reply_id: int, inline: bool) -> str:
+    if inline:
+        from socialcare.flows import InlineRunner, send_reply
+
+        runner = InlineRunner()
+        state = send_reply(reply_id, enqueue=runner)
+        runner.drain()
+        return state
+    from workers.tasks import enqueue
+
+    enqueue("send_reply", reply_id)
+    return "queued for the worker"
+
+
+def queue(
+    team: str | None = typer.Option(None, help="only this team's queue"),
+    limit: int = typer.Option(20, min=1),
+) -> None:
+    """Open cases in queue order, with their urgency and reasons."""
+    from socialcare.web.queries import queue_rows
+
+    with session_scope() as session:
+        rows, total = queue_rows(session, now=utcnow(), team=team, limit=limit)
+    for r in rows:
+        typer.echo(
+            f"#{r.id:<6} {r.priority} {r.urgency:.2f} {r.status:<9} {r.team or '-':<8} "
+            f"@{r.customer_handle:<16} {r.topic or '-':<9} {r.sla_label}"
+        )
+        typer.echo(f"        {r.text[:110]}")
+    typer.echo(f"{len(rows)} of {total} open cases")
+
+
+def claim_next(
+    agent: str = AGENT, team: str | None = typer.Option(None, help="claim from this team")
+) -> None:
+    """Claim the top case of your teams' queues (atomically: nobody else gets it)."""
+    from socialcare.cases.work import claim_next as claim_next_case
+    from socialcare.cases.work import get_agent
+    from socialcare.routing.service import team_by_name
+
+    with session_scope() as session:
+        who = get_agent(session=session, handle=agent)
+        team_id = team_by_name(session=session, name=team).id if team else None
+        case = claim_next_case(session=session, agent=who, team_id=team_id)
+        if case is None:
+            typer.echo("the queue is empty")
+            raise typer.Exit(1)
+        typer.echo(f"claimed case #{case.id} ({case.priority}, @{case.customer_handle})")
+
+
+def claim(case_id: int, agent: str = AGENT) -> None:
+    """Claim one case."""
+    from socialcare.cases.work import claim as claim_case
+    from socialcare.cases.work import get_agent
+
+    with session_scope() as session:
+        case = claim_case(
+            session=session, case_id=case_id, agent=get_agent(session=session, handle=agent)
+        )
+        typer.echo(f"claimed case #{case.id}")
+
+
+def show(case_id: int) -> None:
+    """A case: its thread in order, scores and reasons, replies."""
+    from socialcare.cases.models import Reply
+    from socialcare.cases.service import case_posts
+    from socialcare.cases.work import get_case
+    from socialcare.posts.models import Score
+
+    with session_scope() as session:
+        case = get_case(session=session, case_id=case_id)
+        typer.echo(
+            f"case #{case.id} {case.status} {case.priority} urgency {case.urgency:.2f} "
+            f"topic {case.topic} opened {case.opened_at:%Y-%m-%d %H:%M:%S}Z "
+            f"first response {case.first_response_at or '-'}"
+        )
+        for post in case_posts(session=session, case_id=case_id):
+            who = "BRAND" if post.is_brand else "@" + post.author_handle
+            typer.echo(f"  {post.created_at:%Y-%m-%d %H:%M:%S} {who}: {post.text}")
+            score = session.execute(
+                select(Score).where(Score.post_id == post.id)
+            ).scalar_one_or_none()
+            if score is not None:
+                reasons = ", ".join(
+                    f"{r['signal']}={r['value']}x{r['weight']}" for r in score.reasons
+                )
+                typer.echo(f"      {score.sentiment} urgency {score.urgency:.2f}: {reasons}")
+        for reply in session.execute(select(Reply).where(Reply.case_id == case_id)).scalars():
+            typer.echo(f"  reply #{reply.id} {reply.state}: {reply.text} {reply.last_error or ''}")
+
+
+def reply(
+    case_id: int,
+    agent: str = AGENT,
+    text: str = typer.Option(..., "--text"),
+    inline: bool = typer.Option(False, help="send from this process instead of the worker"),
+) -> None:
+    """Reply publicly to the customer's latest post (sent once, through the case's platform)."""
+    from socialcare.cases.outbox import create_reply
+    from socialcare.cases.work import get_agent
+
+    with session_scope() as session:
+        row = create_reply(
+            session=session,
+            case_id=case_id,
+            agent=get_agent(session=session, handle=agent),
+            text=text,
+        )
+        reply_id = row.id
+    typer.echo(f"reply #{reply_id}: {_enqueue_send(reply_id, inline)}")
+
+
+def _close(case_id: int, agent: str, status: str, reason: str) -> None:
+    from socialcare.cases.work import close, get_agent
+
+    with session_scope() as session:
+        close(
+            session=session,
+            case_id=case_id,
+            agent=get_agent(session=session, handle=agent),
+            status=status,
+            reason=reason,
+        )
+    typer.echo(f"case #{case_id} {status}")
+
+
+def resolve(case_id: int, agent: str = AGENT, reason: str = typer.Option("answered")) -> None:
+    """Resolve a case."""
+    _close(case_id, agent, "resolved", reason)
+
+
+def dismiss(case_id: int, agent: str = AGENT, reason: str = typer.Option(...)) -> None:
+    """Dismiss a case that needs no answer (spam, not for us), with a reason."""
+    _close(case_id, agent, "dismissed", reason)
+
+
+def escalate(
+    case_id: int,
+    agent: str = AGENT,
+    team: str = typer.Option("swat"),
+    reason: str = typer.Option(...),
+) -> None:
+    """Send a case to another team's queue one priority higher."""
+    from socialcare.cases.work import escalate as escalate_case
+    from socialcare.cases.work import get_agent
+
+    with session_scope() as session:
+        case = escalate_case(
+            session=session,
+            case_id=case_id,
+            agent=get_agent(session=session, handle=agent),
+            team=team,
+            reason=reason,
+        )
+        typer.echo(f"case #{case_id} escalated to {team} as {case.priority}")
+
+
+@agents_app.command("add")
+def agents_add(
+    handle: str,
+    name: str = typer.Option("", help="display name"),
+    role: str = typer.Option("agent", help="agent, lead or admin"),
+    team: list[str] = typer.Option([], help="team name (repeat); default: every team"),
+) -> None:
+    """Add a care agent."""
+    from socialcare.setup import add_agent
+
+    with session_scope() as session:
+        add_agent(
+            session=session,
+            handle=handle,
+            display_name=name or handle,
+            role=role,
+            teams=list(team) or None,
+        )
+    typer.echo(f"agent {handle} added")
+
+
+@agents_app.command("list")
+def agents_list() -> None:
+    """Agents and their teams."""
+    from socialcare.routing.models import Agent
+
+    with session_scope() as session:
+        for a in session.execute(select(Agent).order_by(Agent.handle)).scalars():
+            teams = ",".join(t.name for t in a.teams)
+            typer.echo(
+                f"{a.handle:<20} {a.role:<6} {'active' if a.active else 'disabled':<9} {teams}"
+            )
+
+
+@teams_app.command("list")
+def teams_list() -> None:
+    """Teams and their skills."""
+    from socialcare.routing.service import ensure_default_teams
+
+    with session_scope() as session:
+        for t in ensure_default_teams(session=session):
+            typer.echo(f"{t.name:<12} {', '.join(t.skills)}")
+
+
+def register(app: Any) -> None:
+    """Add the care-team commands to the main CLI."""
+    for fn in (queue, claim_next, claim, show, reply, resolve, dismiss, escalate):
+        app.command(fn.__name__.replace("_", "-"))(fn)
+    app.add_typer(agents_app, name="agents")
+    app.add_typer(teams_app, name="teams")

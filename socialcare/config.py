@@ -1,0 +1,168 @@
+"""Settings from environment variables (Heroku style); read on first use, never at import."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from socialcare.errors import ConfigError
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+BUNDLED_TWCS = Path(__file__).parent / "data" / "twcs_sample.csv"
+
+
+class Settings(BaseSettings):
+    """Every setting socialcare reads; the README's table lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    data_dir: Path = Field(Path("var"), alias="SOCIALCARE_DATA_DIR")
+    database_url: str = Field("", alias="DATABASE_URL")
+    redis_url: str = Field("", alias="REDIS_URL")
+    broker_url: str = Field("", alias="BROKER_URL")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    base_url: str = Field("", alias="BASE_URL")
+
+    x_bearer_token: str = Field("", alias="X_BEARER_TOKEN")
+    x_api_key: str = Field("", alias="X_API_KEY")
+    x_api_secret: str = Field("", alias="X_API_SECRET")
+    x_access_token: str = Field("", alias="X_ACCESS_TOKEN")
+    x_access_token_secret: str = Field("", alias="X_ACCESS_TOKEN_SECRET")
+    x_brand_handle: str = Field("", alias="X_BRAND_HANDLE")
+    x_page_size: int = Field(100, alias="X_PAGE_SIZE", ge=5, le=100)
+    http_timeout_seconds: float = Field(10.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
+
+    poll_interval_seconds: float = Field(60.0, alias="POLL_INTERVAL_SECONDS", gt=0)
+    sweep_interval_seconds: float = Field(30.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)
+    step_grace_seconds: float = Field(120.0, alias="STEP_GRACE_SECONDS", gt=0)
+    claim_lease_seconds: float = Field(900.0, alias="CLAIM_LEASE_SECONDS", gt=0)
+    max_attempts: int = Field(5, alias="MAX_ATTEMPTS", ge=1)
+
+    replay_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [BUNDLED_TWCS], alias="REPLAY_FILES"
+    )
+    replay_speedup: float = Field(60.0, alias="REPLAY_SPEEDUP", gt=0)
+    replay_max_gap_seconds: float = Field(600.0, alias="REPLAY_MAX_GAP_SECONDS", gt=0)
+
+    sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
+    encoder_model: str = Field("", alias="ENCODER_MODEL")
+    score_batch_size: int = Field(32, alias="SCORE_BATCH_SIZE", ge=1, le=1024)
+    urgency_thresholds: Annotated[tuple[float, float, float], NoDecode] = Field(
+        (0.70, 0.45, 0.25), alias="URGENCY_THRESHOLDS"
+    )
+    sla_seconds: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400},
+        alias="SLA_SECONDS",
+    )
+
+    @field_validator("replay_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p) for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("urgency_thresholds", mode="before")
+    @classmethod
+    def _split_thresholds(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = tuple(float(p) for p in value.split(","))
+            if len(parts) != 3 or not (1 >= parts[0] >= parts[1] >= parts[2] >= 0):
+                raise ValueError("three descending numbers in [0, 1], e.g. 0.7,0.45,0.25")
+            return parts
+        return value
+
+    @field_validator("sla_seconds", mode="before")
+    @classmethod
+    def _parse_sla(cls, value: object) -> object:
+        if isinstance(value, str):
+            out: dict[str, int] = {}
+            for item in value.split(","):
+                key, _, seconds = item.partition("=")
+                key = key.strip().upper()
+                if key not in PRIORITIES or not seconds.strip().isdigit():
+                    raise ValueError(
+                        "PRIORITY=SECONDS pairs, e.g. P1=900,P2=3600,P3=14400,P4=86400"
+                    )
+                out[key] = int(seconds)
+            missing = set(PRIORITIES) - set(out)
+            if missing:
+                raise ValueError(f"missing {', '.join(sorted(missing))}")
+            return out
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if value and value.split("://", 1)[0].split("+", 1)[0] not in (
+            "sqlite",
+            "postgres",
+            "postgresql",
+        ):
+            raise ValueError("a sqlite:// or postgres:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in SQLAlchemy's spelling (Heroku's postgres:// accepted)."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'socialcare.db'}"
+        scheme, sep, rest = url.partition("://")
+        if scheme in ("postgres", "postgresql"):
+            return f"postgresql+psycopg{sep}{rest}"
+        return url
+
+    @property
+    def celery_broker_url(self) -> str:
+        """BROKER_URL, else REDIS_URL, else the embedded file-system broker."""
+        return self.broker_url or self.redis_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def has_x_credentials(self) -> bool:
+        return bool(self.x_bearer_token or (self.x_api_key and self.x_access_token))
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        env = field.alias if field is not None and field.alias else name.upper()
+        lines.append(f"{env}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid settings: " + "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Service metrics: first-response latency and SLA attainment."""

@@ -1,0 +1,19 @@
+"""Imports every model so Base.metadata is complete (Alembic and tests use it)."""
+
+from socialcare.cases.models import Case, Event, Reply
+from socialcare.db import Base
+from socialcare.posts.models import Account, Post, Score
+from socialcare.routing.models import Agent, Team, agent_teams
+
+__all__ = [
+    "Account",
+    "Agent",
+    "Base",
+    "Case",
+    "Event",
+    "Post",
+    "Reply",
+    "Score",
+    "Team",
+    "agent_teams",
+]

@@ -1,0 +1,169 @@
+"""Storing what sources deliver: accounts, insert-or-ignore of posts, cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from socialcare.db import utcnow
+from socialcare.posts.models import (
+    STAGE_IGNORED,
+    STAGE_INGESTED,
+    Account,
+    Post,
+)
+from socialcare.sources.base import AccountRef, IncomingPost
+
+MAX_TEXT = 20_000
+
+
+@dataclass
+class IngestResult:
+    """Ids of the posts this call inserted, by the next step they need."""
+
+    to_score: list[int] = field(default_factory=list)
+    to_link: list[int] = field(default_factory=list)
+    ignored: int = 0
+    duplicates: int = 0
+
+
+def _insert(session: Session) -> Any:
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+
+
+def account_ref(account: Account) -> AccountRef:
+    return AccountRef(
+        id=account.id,
+        platform=account.platform,
+        handle=account.handle,
+        external_id=account.external_id,
+        config=dict(account.config or {}),
+    )
+
+
+def ensure_account(
+    session: Session,
+    *,
+    platform: str,
+    handle: str,
+    source: str,
+    polled: bool = False,
+    config: dict[str, Any] | None = None,
+) -> Account:
+    """The account for (platform, handle), created if missing (safe when workers race)."""
+    stmt = (
+        _insert(session)(Account)
+        .values(
+            platform=platform,
+            handle=handle,
+            source=source,
+            config={**(config or {}), "polled": polled},
+            cursors={},
+            active=True,
+            failing=False,
+            poll_attempts=0,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["platform", "handle"])
+    )
+    session.execute(stmt)
+    return session.execute(
+        select(Account).where(Account.platform == platform, Account.handle == handle)
+    ).scalar_one()
+
+
+def _stage(p: IncomingPost) -> str:
+    """Customer posts and brand replies are work; retweets and brand broadcasts are not."""
+    if p.is_retweet:
+        return STAGE_IGNORED
+    if p.is_brand and not p.in_reply_to_external_id:
+        return STAGE_IGNORED
+    return STAGE_INGESTED
+
+
+def ingest_posts(
+    *,
+    session: Session,
+    account: Account,
+    posts: Sequence[IncomingPost],
+    observed_at: datetime | None,
+    grace_seconds: float = 120.0,
+) -> IngestResult:
+    """Insert posts not stored yet (unique on platform and id); return the new ones' ids.
+
+    observed_at is when the source saw them (None: at their public time, as in a backfill).
+    Posts naming another brand_handle go to that brand's account on the same platform.
+    """
+    result = IngestResult()
+    now = utcnow()
+    brand_accounts: dict[str, Account] = {account.handle: account}
+    insert = _insert(session)
+    for p in posts:
+        target = account
+        if p.brand_handle and p.brand_handle != account.handle:
+            target = brand_accounts.get(p.brand_handle) or ensure_account(
+                session,
+                platform=account.platform,
+                handle=p.brand_handle,
+                source=account.source,
+                config={"feed": account.id},
+            )
+            brand_accounts[p.brand_handle] = target
+        stage = _stage(p)
+        seen = observed_at or p.created_at
+        stmt = (
+            insert(Post)
+            .values(
+                platform=p.platform,
+                external_id=p.external_id,
+                account_id=target.id,
+                is_brand=p.is_brand,
+                is_retweet=p.is_retweet,
+                author_external_id=p.author_external_id,
+                author_handle=p.author_handle[:64],
+                author_followers=p.author_followers,
+                author_verified=p.author_verified,
+                text=p.text[:MAX_TEXT],
+                lang=p.lang,
+                created_at=p.created_at,
+                observed_at=max(seen, p.created_at),
+                ingested_at=now,
+                in_reply_to_external_id=p.in_reply_to_external_id,
+                conversation_external_id=p.conversation_external_id,
+                quoted_external_id=p.quoted_external_id,
+                metrics=p.metrics,
+                raw=p.raw,
+                stage=stage,
+                next_step_at=now + timedelta(seconds=grace_seconds)
+                if stage == STAGE_INGESTED
+                else None,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+            .returning(Post.id)
+        )
+        new_id = session.execute(stmt).scalar_one_or_none()
+        if new_id is None:
+            result.duplicates += 1
+        elif stage == STAGE_IGNORED:
+            result.ignored += 1
+        elif p.is_brand:
+            result.to_link.append(new_id)
+        else:
+            result.to_score.append(new_id)
+    return result
+
+
+def store_cursors(*, session: Session, account: Account, cursors: dict[str, Any]) -> None:
+    """Advance the account's cursors (in the same transaction as the posts they cover)."""
+    account.cursors = dict(cursors)
+    account.last_polled_at = utcnow()
+    account.last_error = None
+    account.failing = False
+    account.poll_attempts = 0

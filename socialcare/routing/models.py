@@ -1,0 +1,44 @@
+"""Teams (queues with skills and SLA targets) and agents (people who work the queues)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from socialcare.db import Base, utcnow
+
+agent_teams = Table(
+    "agent_teams",
+    Base.metadata,
+    Column("agent_id", ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    sla_seconds: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per priority, overrides
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    agents: Mapped[list[Agent]] = relationship(secondary=agent_teams, back_populates="teams")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # agent, lead, admin
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    teams: Mapped[list[Team]] = relationship(secondary=agent_teams, back_populates="agents")

@@ -1,0 +1,119 @@
+"""The main job: migrate, set up, then run worker, beat and web as child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from socialcare.config import get_settings
+from socialcare.db import session_scope
+from socialcare.migrate import upgrade
+from socialcare.routing.service import ensure_default_teams
+from socialcare.setup import ensure_demo_agent, ensure_replay_feed, ensure_x_account
+
+SHUTDOWN_GRACE = 25.0  # seconds; Heroku-style platforms SIGKILL 30 s after SIGTERM
+
+
+def _children(port: int, concurrency: int) -> dict[str, list[str]]:
+    py = sys.executable
+    return {
+        "worker": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        "beat": [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO"],
+        "web": [
+            py,
+            "-m",
+            "uvicorn",
+            "socialcare.web.app:create_app",
+            "--factory",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+    }
+
+
+def prepare() -> str:
+    """Migrate, create teams and a demo lead, and the account to poll; returns what it polls."""
+    settings = get_settings()
+    upgrade(settings)
+    with session_scope(settings) as session:
+        ensure_default_teams(session=session)
+        ensure_demo_agent(session=session)
+        if settings.has_x_credentials and settings.x_brand_handle:
+            account = ensure_x_account(session=session, settings=settings)
+            return f"X mentions of @{account.handle}"
+        feed = ensure_replay_feed(
+            session=session, files=settings.replay_files, speedup=settings.replay_speedup
+        )
+        names = ", ".join(Path(f).name for f in feed.config["files"])
+        return f"a replay of {names} at {settings.replay_speedup:g}x"
+
+
+def run_all(*, port: int | None, concurrency: int) -> int:
+    """Run until interrupted; on SIGINT or SIGTERM stop every child gracefully."""
+    settings = get_settings()
+    port = port or settings.port
+    env = dict(os.environ)
+    env["SOCIALCARE_DATA_DIR"] = str(settings.data_dir.resolve())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    what = prepare()
+    procs = {
+        name: subprocess.Popen(cmd, env=env) for name, cmd in _children(port, concurrency).items()
+    }
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    base = settings.base_url or f"http://127.0.0.1:{port}"
+    print(
+        f"\nsocialcare is running: polling {what}.\n"
+        f"  queue:    {base}/\n"
+        f"  latency:  {base}/latency\n"
+        "  act from another shell (same directory):\n"
+        "    socialcare queue\n"
+        "    socialcare claim-next --agent demo\n"
+        "    socialcare reply CASE_ID --agent demo --text 'Sorry about that, we are on it.'\n"
+        "    socialcare resolve CASE_ID --agent demo\n"
+        "    socialcare latency --by brand\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                stopping, code = True, 1
+        time.sleep(0.5)
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + SHUTDOWN_GRACE
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return code

@@ -1,0 +1,1 @@
+"""Sentiment and urgency scoring."""

@@ -1,0 +1,62 @@
+"""First-start setup shared by the CLI and the main job: teams, a demo agent, the feed account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from socialcare.config import Settings
+from socialcare.posts.models import Account
+from socialcare.posts.service import ensure_account
+from socialcare.routing.models import Agent
+from socialcare.routing.service import ensure_default_teams
+
+
+def add_agent(
+    *, session: Session, handle: str, display_name: str, role: str, teams: list[str] | None
+) -> Agent:
+    """An agent in the named teams (all teams when None)."""
+    all_teams = ensure_default_teams(session=session)
+    chosen = all_teams if teams is None else [t for t in all_teams if t.name in teams]
+    missing = set(teams or []) - {t.name for t in chosen}
+    if missing:
+        raise ValueError(f"unknown team(s): {', '.join(sorted(missing))}")
+    if role not in ("agent", "lead", "admin"):
+        raise ValueError("role must be agent, lead or admin")
+    agent = Agent(handle=handle, display_name=display_name, role=role, teams=chosen)
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def ensure_demo_agent(*, session: Session) -> Agent | None:
+    """With no agents at all, one lead in every team so the queue can be worked at once."""
+    if session.execute(select(Agent.id).limit(1)).first() is not None:
+        return None
+    return add_agent(
+        session=session, handle="demo", display_name="Demo Lead", role="lead", teams=None
+    )
+
+
+def ensure_replay_feed(*, session: Session, files: list[Path], speedup: float) -> Account:
+    """The replay feed account for these files (one per set of files)."""
+    resolved = [str(Path(f).resolve()) for f in files]
+    name = "replay:" + "+".join(Path(f).stem for f in resolved)
+    account = ensure_account(
+        session=session,
+        platform="twcs",
+        handle=name[:64],
+        source="replay",
+        polled=True,
+        config={"files": resolved, "speedup": speedup},
+    )
+    account.config = {**account.config, "files": resolved, "speedup": speedup, "polled": True}
+    return account
+
+
+def ensure_x_account(*, session: Session, settings: Settings) -> Account:
+    """The X account named by X_BRAND_HANDLE."""
+    handle = settings.x_brand_handle.lstrip("@")
+    return ensure_account(session=session, platform="x", handle=handle, source="x", polled=True)

@@ -1,0 +1,1 @@
+"""Mention sources: each platform behind one MentionSource interface (see base.py)."""

@@ -1,0 +1,164 @@
+"""Reading TWCS-format CSV files (Customer Support on Twitter) into IncomingPosts."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import html
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from socialcare.errors import SourceError
+from socialcare.sources.base import IncomingPost
+
+PLATFORM = "twcs"
+COLUMNS = (
+    "tweet_id",
+    "author_id",
+    "inbound",
+    "created_at",
+    "text",
+    "response_tweet_id",
+    "in_response_to_tweet_id",
+)
+MENTION = re.compile(r"@(\w{1,50})")
+MAX_TEXT = 20_000
+
+
+@dataclass(frozen=True)
+class TwcsRow:
+    tweet_id: str
+    author_id: str
+    inbound: bool
+    created_at: datetime
+    text: str
+    response_ids: tuple[str, ...]
+    in_response_to: str | None
+
+
+def _tweet_id(value: str | None) -> str | None:
+    """TWCS writes ids as integers or floats ('3.0'); an empty cell is None."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.endswith(".0"):
+        value = value[:-2]
+    if not value.isdigit():
+        raise ValueError(f"not a tweet id: {value[:40]!r}")
+    return value
+
+
+def _created_at(value: str) -> datetime:
+    return datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %z %Y").astimezone(UTC)
+
+
+def read_rows(path: Path) -> Iterator[TwcsRow]:
+    """Rows of one TWCS file; a malformed row raises SourceError naming the file and line."""
+    try:
+        handle = path.open(newline="", encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise SourceError(f"cannot read TWCS file {path}: {exc}", permanent=True) from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        fields = [f.strip() for f in reader.fieldnames or []]
+        missing = [c for c in COLUMNS if c not in fields]
+        if missing:
+            raise SourceError(
+                f"{path}: not a TWCS file, missing columns {', '.join(missing)}", permanent=True
+            )
+        for row in reader:
+            try:
+                tweet_id = _tweet_id(row["tweet_id"])
+                if tweet_id is None:
+                    raise ValueError("empty tweet_id")
+                inbound = (row["inbound"] or "").strip().lower()
+                if inbound not in ("true", "false"):
+                    raise ValueError(f"inbound must be True or False, got {inbound[:10]!r}")
+                responses = tuple(
+                    i
+                    for i in (_tweet_id(p) for p in (row["response_tweet_id"] or "").split(","))
+                    if i
+                )
+                yield TwcsRow(
+                    tweet_id=tweet_id,
+                    author_id=(row["author_id"] or "").strip(),
+                    inbound=inbound == "true",
+                    created_at=_created_at(row["created_at"] or ""),
+                    text=html.unescape(row["text"] or "")[:MAX_TEXT],
+                    response_ids=responses,
+                    in_response_to=_tweet_id(row["in_response_to_tweet_id"]),
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                raise SourceError(
+                    f"{path} line {reader.line_num}: malformed TWCS row: {exc}", permanent=True
+                ) from None
+
+
+def _brand_of(row: TwcsRow, by_id: dict[str, TwcsRow], brands: dict[str, str]) -> str | None:
+    """The brand a row concerns: its author, the brand it answers or that answers it, a mention."""
+    seen: set[str] = set()
+    current: TwcsRow | None = row
+    while current is not None and current.tweet_id not in seen:
+        seen.add(current.tweet_id)
+        if not current.inbound:
+            return current.author_id
+        for rid in current.response_ids:
+            other = by_id.get(rid)
+            if other is not None and not other.inbound:
+                return other.author_id
+        parent = by_id.get(current.in_response_to or "")
+        if parent is not None and not parent.inbound:
+            return parent.author_id
+        current = parent
+    for name in MENTION.findall(row.text):
+        if name.lower() in brands:
+            return brands[name.lower()]
+    # Customer ids in TWCS are anonymised numbers; a brand handle never is.
+    mentions = [m for m in MENTION.findall(row.text) if not m.isdigit()]
+    return mentions[0] if mentions else None
+
+
+def to_posts(rows: Iterable[TwcsRow]) -> list[IncomingPost]:
+    """IncomingPosts in public-time order, each tagged with the brand it concerns."""
+    ordered = sorted(rows, key=lambda r: (r.created_at, int(r.tweet_id)))
+    by_id = {r.tweet_id: r for r in ordered}
+    brands = {r.author_id.lower(): r.author_id for r in ordered if not r.inbound}
+    posts = []
+    for r in ordered:
+        brand = _brand_of(r, by_id, brands) or "unknown"
+        posts.append(
+            IncomingPost(
+                platform=PLATFORM,
+                external_id=r.tweet_id,
+                author_external_id=r.author_id,
+                author_handle=r.author_id,
+                text=r.text,
+                created_at=r.created_at,
+                is_brand=not r.inbound,
+                is_retweet=r.text.startswith("RT @"),
+                in_reply_to_external_id=r.in_response_to,
+                brand_handle=brand,
+            )
+        )
+    return posts
+
+
+@functools.lru_cache(maxsize=8)
+def _load(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> tuple[IncomingPost, ...]:
+    rows: list[TwcsRow] = []
+    for p in paths:
+        rows.extend(read_rows(Path(p)))
+    return tuple(to_posts(rows))
+
+
+def load_posts(paths: Iterable[Path]) -> tuple[IncomingPost, ...]:
+    """All posts of the files, ordered by public time; parsed once per process and file version."""
+    resolved = tuple(str(Path(p).resolve()) for p in paths)
+    try:
+        mtimes = tuple(Path(p).stat().st_mtime for p in resolved)
+    except OSError as exc:
+        raise SourceError(f"cannot read TWCS file: {exc}", permanent=True) from exc
+    return _load(resolved, mtimes)

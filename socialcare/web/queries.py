@@ -1,0 +1,253 @@
+"""Read-only queries behind the web pages: the queue, one case's thread, the team list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
+from socialcare.posts.models import Account, Post, Score
+from socialcare.routing.models import Agent, Team
+
+QUEUE_LIMIT = 200
+TEXT_LIMIT = 280
+
+
+@dataclass
+class QueueRow:
+    """One open case as the queue page and /api/queue show it."""
+
+    id: int
+    priority: str
+    urgency: float
+    topic: str | None
+    customer_handle: str
+    text: str  # the root post's text, truncated; escaped by the template, never marked safe
+    reasons: list[str]
+    followers: int | None
+    verified: bool
+    team: str | None
+    status: str
+    claimed_by: str | None
+    opened_at: datetime
+    sla_due_at: datetime | None
+    first_response_at: datetime | None
+    response_seconds: float | None
+    sla_label: str
+    overdue: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; timestamps in ISO 8601."""
+        out: dict[str, Any] = {}
+        for name, value in self.__dict__.items():
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass
+class CaseDetail:
+    """Everything the case page shows."""
+
+    case: Case
+    account: Account | None
+    team: str | None
+    claimed_by: str | None
+    posts: list[Post]
+    score: Score | None
+    reasons: list[str]
+    replies: list[Reply] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
+    """text cut to limit characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.3g}"
+
+
+def reason_labels(reasons: Any) -> list[str]:
+    """Score reasons as one label each: the signal, value times weight, then any detail."""
+    if not isinstance(reasons, list):
+        return []
+    labels = []
+    for item in reasons:
+        if not isinstance(item, dict):
+            labels.append(str(item))
+            continue
+        value, weight = _number(item.get("value")), _number(item.get("weight"))
+        label = f"{item.get('signal', '?')} {value}×{weight}"
+        if item.get("detail"):
+            label += f" ({item['detail']})"
+        labels.append(label)
+    return labels
+
+
+def short_duration(seconds: float) -> str:
+    """A rough duration for people: 14m, 2h 05m, 3d 4h."""
+    minutes = int(abs(seconds) // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def response_time(seconds: float) -> str:
+    """A first-response time: 45s, 4m 10s, or short_duration beyond an hour."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return short_duration(seconds)
+
+
+def sla_state(
+    due: datetime | None, first_response: datetime | None, now: datetime
+) -> tuple[str, bool]:
+    """("due in Xm" | "overdue by Xm" | "met" | "missed by Xm" | "no SLA", overdue flag)."""
+    if due is None:
+        return "no SLA", False
+    if first_response is not None:
+        if first_response <= due:
+            return "met", False
+        return f"missed by {short_duration((first_response - due).total_seconds())}", True
+    if now > due:
+        return f"overdue by {short_duration((now - due).total_seconds())}", True
+    return f"due in {short_duration((due - now).total_seconds())}", False
+
+
+def _queue_filters(stmt: Select[Any], team: str | None, status: str | None) -> Select[Any]:
+    statuses = (status,) if status else OPEN_STATUSES
+    stmt = stmt.where(Case.status.in_(statuses))
+    if team:
+        team_id = select(Team.id).where(Team.name == team).scalar_subquery()
+        stmt = stmt.where(Case.team_id == team_id)
+    return stmt
+
+
+def queue_rows(
+    session: Session,
+    *,
+    now: datetime,
+    team: str | None = None,
+    status: str | None = None,
+    limit: int = QUEUE_LIMIT,
+) -> tuple[list[QueueRow], int]:
+    """Open cases, P1 first then oldest first, at most limit; and how many match in all."""
+    stmt = (
+        select(
+            Case.id,
+            Case.priority,
+            Case.urgency,
+            func.coalesce(Case.topic, Score.topic).label("topic"),
+            Case.customer_handle,
+            Post.text,
+            Score.reasons,
+            Post.author_followers,
+            Post.author_verified,
+            Team.name.label("team"),
+            Case.status,
+            Agent.handle.label("claimed_by"),
+            Case.opened_at,
+            Case.sla_due_at,
+            Case.first_response_at,
+        )
+        .select_from(Case)
+        .outerjoin(Post, Case.root_post_id == Post.id)
+        .outerjoin(Score, Score.post_id == Post.id)
+        .outerjoin(Team, Team.id == Case.team_id)
+        .outerjoin(Agent, Agent.id == Case.claimed_by)
+        .order_by(Case.priority, Case.opened_at, Case.id)
+        .limit(limit)
+    )
+    stmt = _queue_filters(stmt, team, status)
+    total = session.scalar(_queue_filters(select(func.count(Case.id)), team, status)) or 0
+    rows = []
+    for r in session.execute(stmt):
+        answered = r.first_response_at
+        label, overdue = sla_state(r.sla_due_at, answered, now)
+        rows.append(
+            QueueRow(
+                id=r.id,
+                priority=r.priority,
+                urgency=float(r.urgency or 0.0),
+                topic=r.topic,
+                customer_handle=r.customer_handle,
+                text=truncate(r.text or ""),
+                reasons=reason_labels(r.reasons),
+                followers=r.author_followers,
+                verified=bool(r.author_verified),
+                team=r.team,
+                status=r.status,
+                claimed_by=r.claimed_by,
+                opened_at=r.opened_at,
+                sla_due_at=r.sla_due_at,
+                first_response_at=answered,
+                response_seconds=(
+                    None if answered is None else (answered - r.opened_at).total_seconds()
+                ),
+                sla_label=label,
+                overdue=overdue,
+            )
+        )
+    return rows, int(total)
+
+
+def team_names(session: Session) -> list[str]:
+    """Every team's name, sorted."""
+    return list(session.scalars(select(Team.name).order_by(Team.name)))
+
+
+def case_detail(session: Session, case_id: int) -> CaseDetail | None:
+    """The case, its thread in time order (with brand replies), score, replies and events."""
+    case = session.get(Case, case_id)
+    if case is None:
+        return None
+    own_ids = select(Post.external_id).where(Post.case_id == case_id)
+    thread = select(Post).where(
+        or_(
+            Post.case_id == case_id,
+            Post.id == case.root_post_id,
+            and_(
+                Post.is_brand.is_(True),
+                Post.platform == case.platform,
+                Post.in_reply_to_external_id.in_(own_ids),
+            ),
+        )
+    )
+    posts = list(session.scalars(thread.order_by(Post.created_at, Post.id)))
+    score = session.scalar(select(Score).where(Score.post_id == case.root_post_id))
+    team = agent = None
+    if case.team_id is not None:
+        team = session.scalar(select(Team.name).where(Team.id == case.team_id))
+    if case.claimed_by is not None:
+        agent = session.scalar(select(Agent.handle).where(Agent.id == case.claimed_by))
+    replies = session.scalars(
+        select(Reply).where(Reply.case_id == case_id).order_by(Reply.created_at, Reply.id)
+    )
+    events = session.scalars(
+        select(Event).where(Event.case_id == case_id).order_by(Event.at, Event.id)
+    )
+    return CaseDetail(
+        case=case,
+        account=session.get(Account, case.account_id),
+        team=team,
+        claimed_by=agent,
+        posts=posts,
+        score=score,
+        reasons=reason_labels(score.reasons) if score is not None else [],
+        replies=list(replies),
+        events=list(events),
+    )

@@ -1,0 +1,131 @@
+"""`socialcare import twcs`: cases and first-response times checked against the raw CSV."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from socialcare.cases.models import Case
+from socialcare.flows import InlineRunner, import_files
+from socialcare.posts.models import Post
+from tests.conftest import SHARED_DATA
+
+HEAD = SHARED_DATA / "twcs" / "twcs_head_1000.csv"
+
+
+def _csv_rows() -> dict[str, dict[str, str]]:
+    with HEAD.open(newline="", encoding="utf-8") as f:
+        return {r["tweet_id"]: r for r in csv.DictReader(f)}
+
+
+def _when(row: dict[str, str]) -> datetime:
+    return datetime.strptime(row["created_at"], "%a %b %d %H:%M:%S %z %Y")
+
+
+def _plain_id(value: str) -> str:
+    return value[:-2] if value.endswith(".0") else value
+
+
+def _import(settings) -> None:  # type: ignore[no-untyped-def]
+    runner = InlineRunner(settings)
+    import_files([str(HEAD)], enqueue=runner, settings=settings)
+    runner.drain()
+
+
+def expected_first_responses(session) -> dict[int, float | None]:  # type: ignore[no-untyped-def]
+    """Per case: the earliest brand reply to any of its customer posts, minus its first post.
+
+    Computed from the raw CSV rows (a brand reply to X is a brand row whose
+    in_response_to_tweet_id is X); only which posts form a case is read from the database.
+    """
+    rows = _csv_rows()
+    replies_to: dict[str, list[datetime]] = {}
+    for r in rows.values():
+        target = _plain_id(r["in_response_to_tweet_id"])
+        if r["inbound"] == "False" and target:
+            replies_to.setdefault(target, []).append(_when(r))
+    out: dict[int, float | None] = {}
+    for case_id in session.execute(select(Case.id)).scalars():
+        members = (
+            session.execute(
+                select(Post.external_id).where(Post.case_id == case_id, Post.is_brand.is_(False))
+            )
+            .scalars()
+            .all()
+        )
+        opened = min(_when(rows[m]) for m in members)
+        times = [t for m in members for t in replies_to.get(m, [])]
+        out[case_id] = (min(times) - opened).total_seconds() if times else None
+    return out
+
+
+def test_first_response_times_match_an_independent_computation(engine, settings, model, session):
+    _import(settings)
+    expected = expected_first_responses(session)
+    cases = session.execute(select(Case)).scalars().all()
+    assert len(cases) > 200
+    rows = _csv_rows()
+    for case in cases:
+        root = session.get(Post, case.root_post_id)
+        assert case.opened_at == _when(rows[root.external_id])
+        got = case.first_response_at
+        seconds = (got - case.opened_at).total_seconds() if got else None
+        assert seconds == expected[case.id], f"case {case.id}"
+    assert sum(v is not None for v in expected.values()) > 150
+
+
+def test_every_customer_tweet_lands_in_exactly_one_case_of_its_author(
+    engine, settings, model, session
+):
+    _import(settings)
+    rows = _csv_rows()
+    customer = {
+        i for i, r in rows.items() if r["inbound"] == "True" and not r["text"].startswith("RT @")
+    }
+    stored = dict(
+        session.execute(
+            select(Post.external_id, Post.case_id).where(Post.is_brand.is_(False))
+        ).all()
+    )
+    assert set(stored) == customer
+    assert all(case_id is not None for case_id in stored.values())
+    for ext, case_id in stored.items():
+        case = session.get(Case, case_id)
+        assert case is not None and case.customer_external_id == rows[ext]["author_id"]
+
+
+def test_importing_the_same_file_twice_duplicates_nothing(engine, settings, model, session):
+    _import(settings)
+    posts = session.execute(select(func.count()).select_from(Post)).scalar_one()
+    cases = session.execute(select(func.count()).select_from(Case)).scalar_one()
+    _import(settings)
+    session.expire_all()
+    assert session.execute(select(func.count()).select_from(Post)).scalar_one() == posts == 1000
+    assert session.execute(select(func.count()).select_from(Case)).scalar_one() == cases
+
+
+def test_scoring_runs_in_batches_and_every_customer_post_gets_reasons(
+    engine, settings, model, session
+):
+    from socialcare.posts.models import Score
+
+    _import(settings)
+    assert max(model.batches) > 1
+    assert max(model.batches) <= settings.score_batch_size
+    scores = session.execute(select(Score)).scalars().all()
+    assert (
+        len(scores)
+        == session.execute(
+            select(func.count()).select_from(Post).where(Post.is_brand.is_(False))
+        ).scalar_one()
+    )
+    for s in scores:
+        assert 0.0 <= s.urgency <= 1.0
+        assert {r["signal"] for r in s.reasons} >= {"negativity", "topic", "reach"}
+        total = round(sum(r["value"] * r["weight"] for r in s.reasons[:7]), 4)
+        if s.topic in ("praise", "spam"):
+            assert s.urgency == min(total, 0.2)
+        else:
+            assert abs(s.urgency - total) < 1e-3

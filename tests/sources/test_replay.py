@@ -1,0 +1,140 @@
+"""The replay source: TWCS rows streamed as a virtual clock passes their public times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from socialcare.errors import SourceError
+from socialcare.sources import replay, twcs
+from socialcare.sources.base import AccountRef
+
+HEADER = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+
+
+def _write(tmp_path: Path, rows: list[str], name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+ROWS = [
+    "1,111,True,Tue Oct 31 10:00:00 +0000 2017,@acme my order &amp; refund?,2,",
+    "2,acme,False,Tue Oct 31 10:05:00 +0000 2017,@111 sorry! DM us,,1.0",
+    "3,222,True,Tue Oct 31 10:10:00 +0000 2017,@acme still broken,,",
+    "4,222,True,Tue Oct 31 18:00:00 +0000 2017,@acme hello??,,",
+]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(replay, "_now", c)
+    twcs._load.cache_clear()
+    return c
+
+
+def _account(path: Path, **config: object) -> AccountRef:
+    return AccountRef(
+        id=1, platform="twcs", handle="replay:t", config={"files": [str(path)], **config}
+    )
+
+
+def test_posts_arrive_as_the_virtual_clock_passes_their_public_time(tmp_path, clock):
+    source = replay.ReplaySource(speedup=60, max_gap_seconds=3600)
+    account = _account(_write(tmp_path, ROWS), speedup=60)
+    first = source.fetch(account, {})
+    assert [p.external_id for p in first.posts] == ["1"]
+    assert first.posts[0].created_at == datetime(2017, 10, 31, 10, 0, tzinfo=UTC)
+    clock.now += timedelta(seconds=5)  # 5 min of virtual time at 60x
+    second = source.fetch(account, first.cursors)
+    assert [p.external_id for p in second.posts] == ["2"]
+    assert second.observed_at == datetime(2017, 10, 31, 10, 5, tzinfo=UTC)
+    clock.now += timedelta(seconds=5)
+    third = source.fetch(account, second.cursors)
+    assert [p.external_id for p in third.posts] == ["3"]
+    assert not third.exhausted
+
+
+def test_idle_gaps_longer_than_the_limit_are_skipped(tmp_path, clock):
+    source = replay.ReplaySource(speedup=60, max_gap_seconds=600)
+    account = _account(_write(tmp_path, ROWS), speedup=60)
+    cursors: dict = {}
+    seen = []
+    for _ in range(4):
+        result = source.fetch(account, cursors)
+        seen += [p.external_id for p in result.posts]
+        cursors = result.cursors
+        clock.now += timedelta(seconds=10)
+    assert seen == ["1", "2", "3", "4"]
+    assert result.exhausted
+
+
+def test_brand_rows_are_flagged_and_every_post_names_its_brand(tmp_path, clock):
+    posts = twcs.load_posts([_write(tmp_path, ROWS)])
+    assert [(p.is_brand, p.brand_handle) for p in posts] == [
+        (False, "acme"),
+        (True, "acme"),
+        (False, "acme"),
+        (False, "acme"),
+    ]
+    assert posts[1].in_reply_to_external_id == "1"  # "1.0" in the file
+    assert posts[0].text == "@acme my order & refund?"  # unescaped exactly once
+
+
+def test_a_malformed_row_is_a_clear_error_naming_file_and_line(tmp_path, clock):
+    path = _write(tmp_path, [*ROWS[:2], "x5,acme,maybe,yesterday,hi,,"], name="bad.csv")
+    with pytest.raises(SourceError, match=r"bad\.csv line 4"):
+        twcs.load_posts([path])
+
+
+def test_a_file_that_is_not_twcs_is_refused(tmp_path, clock):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SourceError, match="missing columns"):
+        twcs.load_posts([path])
+
+
+def test_crlf_line_ends_and_bare_cr_inside_text_are_read(tmp_path, clock):
+    path = tmp_path / "crlf.csv"
+    body = (
+        HEADER.replace("\n", "\r\n")
+        + '1,111,True,Tue Oct 31 10:00:00 +0000 2017,"line\rbreak",,\r\n'
+    )
+    path.write_bytes(body.encode())
+    (post,) = twcs.load_posts([path])
+    assert post.text == "line\rbreak"
+
+
+def test_a_sent_reply_is_recorded_on_the_replay_clock(tmp_path, clock):
+    source = replay.ReplaySource()
+    brand = AccountRef(
+        id=2, platform="twcs", handle="acme", config={"clock": "2017-10-31T10:07:00+00:00"}
+    )
+    sent = source.send_reply(brand, in_reply_to="3", text="We're on it")
+    again = source.send_reply(brand, in_reply_to="3", text="We're on it")
+    assert sent.post.is_brand and sent.post.in_reply_to_external_id == "3"
+    assert sent.created_at == datetime(2017, 10, 31, 10, 7, tzinfo=UTC)
+    assert sent.external_id == again.external_id
+
+
+def test_the_bundled_sample_and_the_shared_files_parse(clock):
+    from tests.conftest import SHARED_DATA
+
+    bundled = twcs.load_posts(
+        [twcs.Path(replay.__file__).parent.parent / "data" / "twcs_sample.csv"]
+    )
+    assert len(bundled) == 1000
+    random = twcs.load_posts([SHARED_DATA / "twcs" / "twcs_random_5000.csv"])
+    assert len(random) == 5000
+    assert all(p.created_at.tzinfo is not None for p in random)

@@ -1,0 +1,229 @@
+"""Web pages on both databases: queue order and filters, escaping, headers, case page, latency."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from socialcare.cases.models import Case
+from socialcare.config import Settings
+from socialcare.posts.models import Account, Post
+from socialcare.routing.models import Team
+from socialcare.web import create_app
+from tests.factories import (
+    T0,
+    make_account,
+    make_agent,
+    make_case,
+    make_event,
+    make_post,
+    make_reply,
+    make_score,
+    make_team,
+)
+
+NOW = T0 + timedelta(hours=2)
+HOSTILE = '<script>alert(1)</script> and <b>bold</b> "quoted" & more'
+
+
+@dataclass
+class World:
+    """The rows the tests look for."""
+
+    p1_old: Case
+    p1_new: Case
+    p2: Case
+    responded: Case
+    closed: Case
+
+
+@pytest.fixture
+def client(settings: Settings, engine: object) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clock=lambda: NOW)) as c:
+        yield c
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    acme = make_account(session, "acme")
+    billing = make_team(session, "billing")
+    delivery = make_team(session, "delivery")
+    alice = make_agent(session, "alice")
+
+    def case(minutes: int, priority: str, team: Team, text: str, **kw: Any) -> Case:
+        root = make_post(session, acme, text, created_at=T0 + timedelta(minutes=minutes))
+        made = make_case(session, acme, root, priority=priority, team=team, **kw)
+        made.urgency = {"P1": 0.9, "P2": 0.6}.get(priority, 0.3)
+        return made
+
+    p2 = case(0, "P2", billing, "where is my refund")
+    p1_new = case(30, "P1", delivery, HOSTILE, status="claimed", claimed_by=alice.id)
+    p1_old = case(10, "P1", billing, "parcel lost " + "x" * 400)
+    answered = T0 + timedelta(minutes=9)
+    responded = case(5, "P3", delivery, "thanks", status="responded", first_response_at=answered)
+    closed = case(1, "P1", billing, "all good", status="resolved")
+    make_score(
+        session,
+        session.get_one(Post, p1_new.root_post_id),
+        reasons=[
+            {"signal": "negative_sentiment", "value": 0.92, "weight": 0.4},
+            {"signal": "keyword", "value": 1, "weight": 0.25, "detail": "<i>lost</i>"},
+        ],
+    )
+    session.commit()
+    return World(p1_old, p1_new, p2, responded, closed)
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_queue_order_and_total(client: TestClient, world: World) -> None:
+    rows = client.get("/api/queue").json()
+    assert [r["id"] for r in rows] == [
+        world.p1_old.id,
+        world.p1_new.id,
+        world.p2.id,
+        world.responded.id,
+    ]
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "<title>socialcare queue</title>" in page.text
+    assert "4 open cases" in page.text
+    body = page.text
+    order = [body.index(f'href="/cases/{c.id}"') for c in (world.p1_old, world.p1_new, world.p2)]
+    assert order == sorted(order)
+    assert f'href="/cases/{world.closed.id}"' not in body
+
+
+def test_queue_row_contents(client: TestClient, world: World) -> None:
+    rows = {r["id"]: r for r in client.get("/api/queue").json()}
+    old = rows[world.p1_old.id]
+    assert old["priority"] == "P1"
+    assert old["team"] == "billing"
+    assert len(old["text"]) <= 280 and old["text"].endswith("…")
+    assert old["opened_at"] == (T0 + timedelta(minutes=10)).isoformat()
+    assert old["sla_label"] == "overdue by 1h 35m" and old["overdue"] is True
+    new = rows[world.p1_new.id]
+    assert new["claimed_by"] == "alice"
+    assert new["reasons"] == ["negative_sentiment 0.92×0.4", "keyword 1×0.25 (<i>lost</i>)"]
+    assert rows[world.p2.id]["sla_label"] == "overdue by 1h 00m"
+    responded = rows[world.responded.id]
+    assert responded["status"] == "responded"
+    assert responded["response_seconds"] == 240.0
+    assert responded["sla_label"] == "met"
+
+
+def test_queue_filters(client: TestClient, world: World) -> None:
+    billing = [r["id"] for r in client.get("/api/queue", params={"team": "billing"}).json()]
+    assert billing == [world.p1_old.id, world.p2.id]
+    claimed = client.get("/api/queue", params={"status": "claimed"}).json()
+    assert [r["id"] for r in claimed] == [world.p1_new.id]
+    both = client.get("/api/queue", params={"team": "delivery", "status": "responded"}).json()
+    assert [r["id"] for r in both] == [world.responded.id]
+    assert client.get("/api/queue", params={"team": "nobody"}).json() == []
+    page = client.get("/", params={"team": "billing", "status": ""})
+    assert "2 open cases" in page.text
+    assert f'href="/cases/{world.p1_new.id}"' not in page.text
+    assert client.get("/", params={"status": "resolved"}).status_code == 400
+
+
+def test_hostile_text_is_escaped(client: TestClient, world: World) -> None:
+    for path in ("/", f"/cases/{world.p1_new.id}"):
+        body = client.get(path).text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+        assert "&lt;b&gt;bold&lt;/b&gt;" in body
+        assert "<script>alert" not in body
+        assert "<b>bold" not in body
+        assert "<i>lost" not in body
+        assert "&lt;i&gt;lost&lt;/i&gt;" in body
+        assert "<script" not in body  # no scripts at all, inline or not
+
+
+def test_security_headers(client: TestClient) -> None:
+    for path in ("/", "/healthz", "/latency", "/static/style.css", "/cases/999999"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "same-origin"
+
+
+def test_case_page_thread_in_order(client: TestClient, world: World, session: Session) -> None:
+    case = world.p2
+    acme = session.get_one(Account, case.account_id)
+    root = session.get_one(Post, case.root_post_id)
+    follow = make_post(
+        session,
+        acme,
+        "still waiting, order 123",
+        created_at=T0 + timedelta(minutes=20),
+        author_handle=root.author_handle,
+        case=case,
+    )
+    brand_at = T0 + timedelta(minutes=12)
+    make_post(session, acme, "Sorry! DM us", created_at=brand_at, is_brand=True, in_reply_to=root)
+    make_post(session, acme, "unrelated chatter", created_at=T0 + timedelta(minutes=15))
+    make_reply(session, case, "Reply from the outbox", state="sent")
+    make_event(session, case, "case.claimed", data={"note": "<b>hi</b>"})
+    session.commit()
+
+    body = client.get(f"/cases/{case.id}").text
+    positions = [
+        body.index("where is my refund"),
+        body.index("Sorry! DM us"),
+        body.index(follow.text),
+    ]
+    assert positions == sorted(positions)
+    assert "unrelated chatter" not in body
+    assert "Reply from the outbox" in body and "case.claimed" in body
+    assert "&lt;b&gt;hi&lt;/b&gt;" in body
+    assert "billing" in body
+
+
+def test_unknown_case_is_404(client: TestClient, engine: object) -> None:
+    response = client.get("/cases/424242")
+    assert response.status_code == 404
+    assert "There is no case 424242" in response.text
+    assert client.get("/cases/not-a-number").status_code == 422
+
+
+def test_latency_page_and_csv(client: TestClient, session: Session) -> None:
+    acme, bolt = make_account(session, "acme"), make_account(session, "bolt")
+    for minutes, reply_after in ((0, 300), (1, 900), (2, None)):
+        root = make_post(session, acme, created_at=T0 + timedelta(minutes=minutes))
+        answered = None if reply_after is None else root.created_at + timedelta(seconds=reply_after)
+        make_case(session, acme, root, priority="P1", first_response_at=answered)
+    root = make_post(session, bolt, created_at=T0)
+    make_case(session, bolt, root, priority="P2", first_response_at=T0 + timedelta(hours=2))
+    session.commit()
+
+    page = client.get("/latency")
+    assert page.status_code == 200
+    assert 'href="/latency.csv?by=brand"' in page.text
+    assert "acme" in page.text and "bolt" in page.text
+
+    response = client.get("/latency.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(response.text)))
+    assert lines == [
+        ["group", "cases", "answered", "unanswered", "p50_s", "p90_s", "sla_%"],
+        ["acme", "3", "2", "1", "600.0", "840.0", "66.7"],
+        ["bolt", "1", "1", "0", "7200.0", "7200.0", "0.0"],
+    ]
+    by_priority = list(csv.reader(io.StringIO(client.get("/latency.csv?by=priority").text)))
+    assert [line[0] for line in by_priority[1:]] == ["P1", "P2"]
+    assert client.get("/latency?by=colour").status_code == 400

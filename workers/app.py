@@ -1,0 +1,75 @@
+"""The Celery app: broker from settings, task defaults, the beat schedule.
+
+Broker: BROKER_URL if set, else REDIS_URL, else the embedded file-system broker (kombu's
+`filesystem://` transport over a folder under SOCIALCARE_DATA_DIR), which needs no server.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from celery.signals import setup_logging
+
+from socialcare.config import Settings, get_settings
+
+VISIBILITY_TIMEOUT = 3600  # seconds a Redis broker waits before redelivering an unacked task
+TASK_TIME_LIMIT = 300  # hard limit, well below the visibility timeout
+TASK_SOFT_TIME_LIMIT = 240
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply socialcare's broker and task settings to app."""
+    transport_options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    broker = settings.celery_broker_url
+    if broker.startswith("filesystem://"):
+        folder = settings.broker_folder
+        (folder / "messages").mkdir(parents=True, exist_ok=True)
+        (folder / "control").mkdir(parents=True, exist_ok=True)
+        transport_options = {
+            "data_folder_in": str(folder / "messages"),
+            "data_folder_out": str(folder / "messages"),
+            "control_folder": str(folder / "control"),
+        }
+    poll_tick = min(2.0, settings.poll_interval_seconds)
+    app.conf.update(
+        broker_url=broker,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        # At-least-once: ack after the task ran, requeue if the worker died running it.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
+        task_default_queue="socialcare",
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        beat_schedule={
+            "sweep": {"task": "socialcare.sweep", "schedule": settings.sweep_interval_seconds},
+            "poll-due": {"task": "socialcare.poll_due", "schedule": poll_tick},
+        },
+        timezone="UTC",
+    )
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    app = Celery("socialcare", include=["workers.tasks"])
+    configure(app, settings or get_settings())
+    return app
+
+
+@setup_logging.connect
+def _logging(**_: object) -> None:
+    logging.basicConfig(
+        level=get_settings().log_level,
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
+    )
+
+
+app = create_app()
