@@ -14,6 +14,7 @@ from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.config import Settings
 from socialcare.db import utcnow
 from socialcare.posts.models import STAGE_INGESTED, STAGE_ROUTED, STAGE_SCORED, Post, Score
+from socialcare.routing.models import Team
 from socialcare.routing.rules import PRIORITY_ORDER, RouteInput, route
 from socialcare.routing.service import sla_due, team_by_name
 
@@ -82,10 +83,23 @@ def _new_case(session: Session, post: Post, score: Score | None, settings: Setti
     return case
 
 
-def _attach(session: Session, case: Case, post: Post, score: Score | None) -> None:
+def _attach(
+    session: Session, case: Case, post: Post, score: Score | None, settings: Settings
+) -> None:
     if score is not None:
         case.priority = _more_urgent(score.priority, case.priority)
         case.urgency = max(case.urgency, score.urgency)
+    if post.created_at < case.opened_at:
+        # Workers route in parallel: an earlier post can arrive after a later one opened the case.
+        case.opened_at = post.created_at
+        case.root_post_id = post.id
+        case.detected_at = min(case.detected_at, post.observed_at)
+    if case.team_id is not None:
+        team = session.get(Team, case.team_id)
+        if team is not None:
+            case.sla_due_at = sla_due(
+                team=team, priority=case.priority, opened_at=case.opened_at, settings=settings
+            )
     if case.status == "responded" and (
         case.first_response_at is None or post.created_at > case.first_response_at
     ):
@@ -128,9 +142,9 @@ def _route_customer_post(session: Session, post: Post, settings: Settings) -> Ca
             )
             if case is None:
                 raise
-            _attach(session, case, post, score)
+            _attach(session, case, post, score, settings)
     else:
-        _attach(session, case, post, score)
+        _attach(session, case, post, score, settings)
     post.case_id = case.id
     post.stage = STAGE_ROUTED
     post.next_step_at = None
@@ -148,7 +162,7 @@ def _route_customer_post(session: Session, post: Post, settings: Settings) -> Ca
 
 
 def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
-    """The case of the nearest post up the reply chain that belongs to one."""
+    """The case of the customer post this reply answers, up through the brand's own posts."""
     parent_id = brand_post.in_reply_to_external_id
     for _ in range(MAX_THREAD_DEPTH):
         if not parent_id:
@@ -160,6 +174,9 @@ def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
             return None
         if parent.case_id is not None:
             return session.get(Case, parent.case_id)
+        if not parent.is_brand:
+            # A customer post not routed yet: its routing will count this reply.
+            return None
         parent_id = parent.in_reply_to_external_id
     return None
 
