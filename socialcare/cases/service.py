@@ -116,6 +116,10 @@ def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings
     ).scalars()
     for post in list(posts):
         if post.is_brand and post.stage == STAGE_INGESTED:
+            if _awaits_routing(session, post):
+                # The post it answers is not routed yet; that routing counts this reply, and
+                # the sweep retries this step in case both ran at once and missed each other.
+                continue
             case = apply_brand_reply(session=session, brand_post=post)
             post.stage = STAGE_ROUTED
             post.next_step_at = None
@@ -158,7 +162,24 @@ def _route_customer_post(session: Session, post: Post, settings: Settings) -> Ca
         )
     ).scalars():
         apply_brand_reply(session=session, brand_post=reply)
+        reply.stage = STAGE_ROUTED
+        reply.next_step_at = None
     return case
+
+
+def _awaits_routing(session: Session, brand_post: Post) -> bool:
+    parent = session.execute(
+        select(Post).where(
+            Post.platform == brand_post.platform,
+            Post.external_id == brand_post.in_reply_to_external_id,
+        )
+    ).scalar_one_or_none()
+    return (
+        parent is not None
+        and not parent.is_brand
+        and parent.case_id is None
+        and (parent.stage in (STAGE_INGESTED, STAGE_SCORED))
+    )
 
 
 def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
