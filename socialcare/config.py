@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(60.0, alias="POLL_INTERVAL_SECONDS", gt=0)
     sweep_interval_seconds: float = Field(30.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)
     step_grace_seconds: float = Field(120.0, alias="STEP_GRACE_SECONDS", gt=0)
+    beat_lease_seconds: float = Field(30.0, alias="BEAT_LEASE_SECONDS", ge=1)
     claim_lease_seconds: float = Field(900.0, alias="CLAIM_LEASE_SECONDS", gt=0)
     max_attempts: int = Field(5, alias="MAX_ATTEMPTS", ge=1)
 

@@ -2,6 +2,7 @@
 
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.db import Base
+from socialcare.leases import Lease, ScheduleRun
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team, agent_teams
 
@@ -11,8 +12,10 @@ __all__ = [
     "Base",
     "Case",
     "Event",
+    "Lease",
     "Post",
     "Reply",
+    "ScheduleRun",
     "Score",
     "Team",
     "agent_teams",

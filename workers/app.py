@@ -49,7 +49,7 @@ def configure(app: Celery, settings: Settings) -> None:
         task_default_queue="socialcare",
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
-        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        beat_scheduler="workers.beat:DatabaseScheduler",
         beat_schedule={
             "sweep": {"task": "socialcare.sweep", "schedule": settings.sweep_interval_seconds},
             "poll-due": {"task": "socialcare.poll_due", "schedule": poll_tick},

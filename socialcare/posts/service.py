@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from socialcare.db import utcnow
+from socialcare.db import insert_for, utcnow
 from socialcare.posts.models import (
     STAGE_IGNORED,
     STAGE_INGESTED,
@@ -31,10 +30,6 @@ class IngestResult:
     to_link: list[int] = field(default_factory=list)
     ignored: int = 0
     duplicates: int = 0
-
-
-def _insert(session: Session) -> Any:
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
 def account_ref(account: Account) -> AccountRef:
@@ -58,7 +53,7 @@ def ensure_account(
 ) -> Account:
     """The account for (platform, handle), created if missing (safe when workers race)."""
     stmt = (
-        _insert(session)(Account)
+        insert_for(session)(Account)
         .values(
             platform=platform,
             handle=handle,
@@ -103,7 +98,7 @@ def ingest_posts(
     result = IngestResult()
     now = utcnow()
     brand_accounts: dict[str, Account] = {account.handle: account}
-    insert = _insert(session)
+    insert = insert_for(session)
     for p in posts:
         target = account
         if p.brand_handle and p.brand_handle != account.handle:

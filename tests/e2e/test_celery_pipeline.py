@@ -95,7 +95,20 @@ def _environment(tmp_path: Path, database_url: str, redis_url: str | None) -> di
     return env
 
 
-@pytest.fixture(params=["redis+postgres", "embedded"])
+RABBIT_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _purge_amqp(url: str) -> None:
+    from kombu import Connection
+
+    with Connection(url) as conn:
+        conn.ensure_connection(max_retries=3)
+        channel = conn.channel()
+        channel.queue_declare("socialcare", durable=True)
+        channel.queue_purge("socialcare")
+
+
+@pytest.fixture(params=["redis+postgres", "rabbitmq+postgres", "embedded"])
 def deployment(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Deployment, config.Settings]]:
@@ -103,10 +116,16 @@ def deployment(
         database_url = request.getfixturevalue("pg_url")
         redis_url = f"{REDIS_TEST_URL}/{random.randint(1, 15)}"
         redis.Redis.from_url(redis_url).flushdb()
+    elif request.param == "rabbitmq+postgres":
+        database_url = request.getfixturevalue("pg_url")
+        redis_url = None
+        _purge_amqp(RABBIT_URL)
     else:
         database_url = f"sqlite:///{tmp_path / 'socialcare.db'}"
         redis_url = None
     env = _environment(tmp_path, database_url, redis_url)
+    if request.param == "rabbitmq+postgres":
+        env["BROKER_URL"] = RABBIT_URL
     for key in ("DATABASE_URL", "SOCIALCARE_DATA_DIR", "REPLAY_SPEEDUP"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("REDIS_URL", raising=False)
@@ -121,7 +140,7 @@ def deployment(
     upgrade(settings)
     dep = Deployment(env, tmp_path)
     dep.start("worker", "--concurrency=2", "--without-gossip", "--without-mingle")
-    dep.start("beat", f"--schedule={tmp_path / 'beat-schedule'}")
+    dep.start("beat")
     try:
         yield dep, settings
     finally:

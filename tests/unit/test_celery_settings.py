@@ -1,0 +1,48 @@
+"""Celery's delivery settings, and the relations between them that keep at-least-once harmless."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialcare.config import load_settings
+from workers.app import VISIBILITY_TIMEOUT, create_app
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOCIALCARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return create_app(load_settings())
+
+
+def test_tasks_are_acknowledged_late_and_requeued_when_their_worker_dies(app):
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_time_limits_stay_below_the_brokers_visibility_timeout(app):
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert visibility == VISIBILITY_TIMEOUT
+    assert app.conf.task_soft_time_limit < app.conf.task_time_limit < visibility
+
+
+def test_no_periodic_run_is_spaced_wider_than_the_visibility_timeout(app):
+    for entry in app.conf.beat_schedule.values():
+        assert 0 < float(entry["schedule"]) < VISIBILITY_TIMEOUT
+        assert "countdown" not in entry.get("options", {})
+        assert "eta" not in entry.get("options", {})
+
+
+def test_the_beat_scheduler_is_the_leased_database_one(app):
+    assert app.conf.beat_scheduler == "workers.beat:DatabaseScheduler"
+
+
+def test_with_nothing_set_the_broker_is_the_embedded_file_system(monkeypatch, tmp_path):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BROKER_URL", raising=False)
+    monkeypatch.setenv("SOCIALCARE_DATA_DIR", str(tmp_path))
+    app = create_app(load_settings())
+    assert app.conf.broker_url == "filesystem://"
+    folder = app.conf.broker_transport_options["data_folder_in"]
+    assert folder.startswith(str(tmp_path)) and (tmp_path / "broker" / "messages").is_dir()
