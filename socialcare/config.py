@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     x_access_token: str = Field("", alias="X_ACCESS_TOKEN")
     x_access_token_secret: str = Field("", alias="X_ACCESS_TOKEN_SECRET")
     x_brand_handle: str = Field("", alias="X_BRAND_HANDLE")
+    x_api_base_url: str = Field("https://api.twitter.com", alias="X_API_BASE_URL")
     x_page_size: int = Field(100, alias="X_PAGE_SIZE", ge=5, le=100)
     http_timeout_seconds: float = Field(10.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
 

@@ -48,30 +48,38 @@ USER_CONTEXT_VARS = {
 }
 
 
+X_API = "https://api.twitter.com"
+
+
 class TimeoutSession(requests.Session):
     """A session giving every request a default timeout (tweepy sets none); it also keeps the
     headers of the last response, for the rate-limit budget."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, base_url: str = X_API) -> None:
         super().__init__()
         self.timeout = timeout
+        self.base_url = base_url.rstrip("/")
         self.last_headers: Mapping[str, str] = {}
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        if self.base_url != X_API and isinstance(url, str) and url.startswith(X_API):
+            # X_API_BASE_URL: a proxy or a local stand-in of the X API.
+            url = self.base_url + url[len(X_API) :]
         response = super().request(method, url, *args, **kwargs)
         self.last_headers = response.headers
         return response
 
     @classmethod
-    def install(cls, client: Any, timeout: float) -> TimeoutSession:
+    def install(cls, client: Any, timeout: float, base_url: str = X_API) -> TimeoutSession:
         """Replace a tweepy client's session by a TimeoutSession with the same settings."""
         old = getattr(client, "session", None)
         if isinstance(old, cls):
             old.timeout = timeout
+            old.base_url = base_url.rstrip("/")
             return old
-        new = cls(timeout)
+        new = cls(timeout, base_url)
         if isinstance(old, requests.Session):
             for name in requests.Session.__attrs__:
                 setattr(new, name, getattr(old, name))
@@ -148,7 +156,9 @@ class XSource:
     def __init__(self, settings: Settings, client: tweepy.Client | None = None) -> None:
         self.settings = settings
         self.client = client if client is not None else build_client(settings)
-        self.session = TimeoutSession.install(self.client, settings.http_timeout_seconds)
+        self.session = TimeoutSession.install(
+            self.client, settings.http_timeout_seconds, settings.x_api_base_url
+        )
         self._user_ids: dict[str, str] = {}
 
     def _call(

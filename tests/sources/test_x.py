@@ -694,3 +694,23 @@ def test_comparable_text_ignores_leading_mentions_spacing_and_rewritten_links() 
         "see https://acme.example/help"
     )
     assert comparable_text("see you") != comparable_text("see yo")
+
+
+@responses.activate
+def test_x_api_base_url_sends_every_request_to_the_configured_host() -> None:
+    settings = load_settings(
+        X_BEARER_TOKEN="b", X_API_BASE_URL="http://127.0.0.1:9/x-standin", HTTP_TIMEOUT_SECONDS=3
+    )
+    responses.get(
+        "http://127.0.0.1:9/x-standin/2/users/1000/mentions", json={"meta": {"result_count": 0}}
+    )
+    responses.get(
+        "http://127.0.0.1:9/x-standin/2/users/1000/tweets", json={"meta": {"result_count": 0}}
+    )
+    account = AccountRef(id=1, platform="x", handle="AcmeCare", external_id="1000")
+    result = XSource(settings).fetch(account, {"mentions_since_id": "1", "timeline_since_id": "1"})
+    assert result.posts == []
+    assert [c.request.url.split("?")[0] for c in responses.calls] == [
+        "http://127.0.0.1:9/x-standin/2/users/1000/mentions",
+        "http://127.0.0.1:9/x-standin/2/users/1000/tweets",
+    ]
