@@ -75,3 +75,15 @@ def session(engine: Engine) -> Iterator[Session]:
     yield s
     s.rollback()
     s.close()
+
+
+def migrated(settings: config.Settings) -> Engine:
+    """The settings' database emptied and brought to the latest schema by the migrations."""
+    from socialcare.migrate import upgrade
+
+    eng = db.get_engine(settings)
+    Base.metadata.drop_all(eng)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade(settings)
+    return eng

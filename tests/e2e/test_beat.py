@@ -17,12 +17,10 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from socialcare import config, db
+from socialcare import config
 from socialcare.db import session_scope
 from socialcare.leases import Lease
-from socialcare.migrate import upgrade
-from socialcare.models import Base
-from tests.conftest import REDIS_TEST_URL, REPO
+from tests.conftest import REDIS_TEST_URL, REPO, migrated
 
 pytestmark = pytest.mark.slow
 LEASE = 4.0
@@ -48,11 +46,7 @@ def test_two_beats_send_each_run_once_and_a_standby_takes_over(pg_url, tmp_path,
     monkeypatch.delenv("REDIS_URL", raising=False)
     config.get_settings.cache_clear()
     settings = config.get_settings()
-    engine = db.get_engine(settings)
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(settings)
+    engine = migrated(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "BROKER", "X_"))}
     env.update(
         DATABASE_URL=pg_url,

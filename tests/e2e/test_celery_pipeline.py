@@ -21,13 +21,12 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from socialcare import config, db
+from socialcare import config
 from socialcare.cases.models import Case
 from socialcare.db import session_scope
-from socialcare.migrate import upgrade
 from socialcare.posts.models import Account, Post, Score
 from socialcare.setup import ensure_replay_feed
-from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA
+from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA, migrated
 from tests.flows.test_import import expected_first_responses
 
 pytestmark = pytest.mark.slow
@@ -131,13 +130,7 @@ def deployment(
     monkeypatch.delenv("REDIS_URL", raising=False)
     config.get_settings.cache_clear()
     settings = config.get_settings()
-    engine = db.get_engine(settings)
-    from socialcare.models import Base
-
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(settings)
+    engine = migrated(settings)
     dep = Deployment(env, tmp_path)
     dep.start("worker", "--concurrency=2", "--without-gossip", "--without-mingle")
     dep.start("beat")

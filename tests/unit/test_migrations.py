@@ -6,17 +6,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from socialcare import db
 from socialcare.migrate import upgrade
 from socialcare.models import Base
+from tests.conftest import migrated
 
 
 def test_upgrade_builds_the_models_schema_and_running_it_again_changes_nothing(settings):
-    engine = db.get_engine(settings)
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(settings)
+    engine = migrated(settings)
     upgrade(settings)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
