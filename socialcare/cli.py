@@ -156,10 +156,14 @@ def web(port: int | None = typer.Option(None)) -> None:
     """Serve the web app on $PORT."""
     import uvicorn
 
+    from socialcare.logs import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_format == "json")
     uvicorn.run(
         "socialcare.web.app:create_app",
         factory=True,
+        log_config=None,
         host="0.0.0.0",
         port=port or settings.port,
         log_level=settings.log_level.lower(),

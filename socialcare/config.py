@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     broker_url: str = Field("", alias="BROKER_URL")
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_format: str = Field("json", alias="LOG_FORMAT")
     base_url: str = Field("", alias="BASE_URL")
 
     x_bearer_token: str = Field("", alias="X_BEARER_TOKEN")
@@ -115,6 +116,13 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("a redis:// or rediss:// URL")
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value.strip().lower() not in ("json", "text"):
+            raise ValueError("json or text")
+        return value.strip().lower()
 
     @field_validator("log_level")
     @classmethod

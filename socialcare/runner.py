@@ -34,19 +34,7 @@ def _children(port: int, concurrency: int) -> dict[str, list[str]]:
             "--without-mingle",
         ],
         "beat": [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO"],
-        "web": [
-            py,
-            "-m",
-            "uvicorn",
-            "socialcare.web.app:create_app",
-            "--factory",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        "web": [py, "-m", "socialcare", "web", "--port", str(port)],
     }
 
 
@@ -74,6 +62,7 @@ def run_all(*, port: int | None, concurrency: int) -> int:
     env = dict(os.environ)
     env["SOCIALCARE_DATA_DIR"] = str(settings.data_dir.resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("LOG_FORMAT", "text")  # a person reads this terminal; set json to ship logs
     what = prepare()
     procs = {
         name: subprocess.Popen(cmd, env=env) for name, cmd in _children(port, concurrency).items()

@@ -6,12 +6,10 @@ Broker: BROKER_URL if set, else REDIS_URL, else the embedded file-system broker 
 
 from __future__ import annotations
 
-import logging
-
 from celery import Celery
-from celery.signals import setup_logging
 
 from socialcare.config import Settings, get_settings
+from workers.logging_setup import install
 
 VISIBILITY_TIMEOUT = 3600  # seconds a Redis broker waits before redelivering an unacked task
 TASK_TIME_LIMIT = 300  # hard limit, well below the visibility timeout
@@ -64,12 +62,5 @@ def create_app(settings: Settings | None = None) -> Celery:
     return app
 
 
-@setup_logging.connect
-def _logging(**_: object) -> None:
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-    )
-
-
 app = create_app()
+install(app)

@@ -21,6 +21,8 @@ from socialcare.cases.models import OPEN_STATUSES
 from socialcare.config import Settings, get_settings
 from socialcare.db import get_sessionmaker, utcnow
 from socialcare.metrics.latency import GROUPINGS, format_csv, latency_by, latency_total
+from socialcare.ops import health
+from socialcare.ops import metrics as ops_metrics
 from socialcare.web import queries
 
 HERE = Path(__file__).parent
@@ -125,6 +127,21 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 when the database and the broker answer (within about 1 s), else 503."""
+    result = health.readiness(request.app.state.settings)
+    ready = all(value == health.OK for value in result.values())
+    return JSONResponse(result, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    """Prometheus metrics, computed from the database at scrape time."""
+    body = ops_metrics.render(request.app.state.metrics_registry)
+    return Response(body, media_type=ops_metrics.CONTENT_TYPE)
+
+
 @router.get("/", response_class=HTMLResponse)
 def queue_page(
     request: Request, session: SessionDep, team: str | None = None, status: str | None = None
@@ -215,6 +232,9 @@ def create_app(
     app.state.settings = settings
     app.state.sessionmaker = get_sessionmaker(settings)
     app.state.clock = clock
+    app.state.metrics_registry = ops_metrics.build_registry(
+        app.state.sessionmaker, lambda: app.state.clock()
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)

@@ -1,0 +1,1 @@
+"""Operations: readiness, metrics and structured logs."""

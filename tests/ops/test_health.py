@@ -1,0 +1,119 @@
+"""Readiness (/readyz): the database and the broker, each bounded to about a second."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from socialcare import config
+from socialcare.config import Settings
+from socialcare.ops.health import readiness
+from socialcare.web import create_app
+from tests.conftest import REDIS_TEST_URL
+
+CLOSED_REDIS = "redis://127.0.0.1:6390/0"
+CLOSED_POSTGRES = "postgresql://postgres@127.0.0.1:5499/test"
+MakeSettings = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeSettings]:
+    """Settings from a few variables on top of a SQLite database and the embedded broker."""
+    for name in ("DATABASE_URL", "REDIS_URL", "BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOCIALCARE_DATA_DIR", str(tmp_path / "var"))
+
+    def make(**env: str) -> Settings:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        config.get_settings.cache_clear()
+        settings = config.get_settings()
+        (settings.broker_folder / "messages").mkdir(parents=True, exist_ok=True)
+        return settings
+
+    yield make
+    config.get_settings.cache_clear()
+
+
+def _readyz(settings: Settings) -> tuple[int, dict[str, str], float, dict[str, str]]:
+    with TestClient(create_app(settings)) as client:
+        started = time.monotonic()
+        response = client.get("/readyz")
+        elapsed = time.monotonic() - started
+    return response.status_code, response.json(), elapsed, dict(response.headers)
+
+
+def test_ready_on_sqlite_with_the_embedded_broker(make_settings: MakeSettings) -> None:
+    status, body, _, headers = _readyz(make_settings())
+    assert status == 200
+    assert body == {"database": "ok", "broker": "ok"}
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_missing_broker_folder_is_not_ready(make_settings: MakeSettings) -> None:
+    settings = make_settings()
+    (settings.broker_folder / "messages").rmdir()
+    status, body, _, _ = _readyz(settings)
+    assert status == 503
+    assert body["database"] == "ok"
+    assert body["broker"].startswith("error: filesystem: FileNotFoundError")
+
+
+def test_probe_leaves_no_file_in_the_broker_folder(make_settings: MakeSettings) -> None:
+    settings = make_settings()
+    assert readiness(settings) == {"database": "ok", "broker": "ok"}
+    assert list((settings.broker_folder / "messages").iterdir()) == []
+
+
+def test_closed_redis_port_fails_fast(make_settings: MakeSettings) -> None:
+    status, body, elapsed, _ = _readyz(make_settings(REDIS_URL=CLOSED_REDIS))
+    assert status == 503
+    assert elapsed < 2.0
+    assert body["database"] == "ok"
+    assert body["broker"].startswith("error: redis: ")
+    assert "6390" in body["broker"]
+
+
+@pytest.mark.redis
+def test_real_redis_is_ready(make_settings: MakeSettings) -> None:
+    status, body, _, _ = _readyz(make_settings(REDIS_URL=f"{REDIS_TEST_URL}/0"))
+    assert status == 200
+    assert body == {"database": "ok", "broker": "ok"}
+
+
+def test_closed_amqp_port_fails_fast(make_settings: MakeSettings) -> None:
+    settings = make_settings(BROKER_URL="amqp://guest:guest@127.0.0.1:5679//")
+    started = time.monotonic()
+    result = readiness(settings)
+    assert time.monotonic() - started < 2.0
+    assert result["database"] == "ok"
+    assert result["broker"].startswith("error: amqp: ")
+    assert "guest:guest" not in result["broker"]
+
+
+def test_closed_postgres_port_fails_fast(make_settings: MakeSettings) -> None:
+    status, body, elapsed, _ = _readyz(make_settings(DATABASE_URL=CLOSED_POSTGRES))
+    assert status == 503
+    assert elapsed < 2.0
+    assert body["database"].startswith("error: ")
+    assert body["broker"] == "ok"
+
+
+def test_hanging_database_is_cut_off(make_settings: MakeSettings) -> None:
+    # A socket that accepts connections (in the kernel's backlog) but never says a word.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        settings = make_settings(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/test")
+        started = time.monotonic()
+        result = readiness(settings)
+        elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 2.0
+    assert result == {"database": "error: no answer within 1 s", "broker": "ok"}
