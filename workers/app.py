@@ -14,6 +14,10 @@ from workers.logging_setup import install
 VISIBILITY_TIMEOUT = 3600  # seconds a Redis broker waits before redelivering an unacked task
 TASK_TIME_LIMIT = 300  # hard limit, well below the visibility timeout
 TASK_SOFT_TIME_LIMIT = 240
+# Platforms send SIGTERM, then SIGKILL 30 s later. With REMAP_SIGTERM=SIGQUIT (the Procfile sets
+# it) SIGTERM starts a soft shutdown: running tasks get this long to finish, then the worker
+# cancels them and, since acks are late, hands their messages back to the broker.
+SOFT_SHUTDOWN_SECONDS = 20
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -42,6 +46,7 @@ def configure(app: Celery, settings: Settings) -> None:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
         task_time_limit=TASK_TIME_LIMIT,
         task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
         task_default_queue="socialcare",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from socialcare.config import load_settings
+from tests.conftest import REPO
 from workers.app import VISIBILITY_TIMEOUT, create_app
 
 
@@ -25,6 +26,13 @@ def test_time_limits_stay_below_the_brokers_visibility_timeout(app):
     visibility = app.conf.broker_transport_options["visibility_timeout"]
     assert visibility == VISIBILITY_TIMEOUT
     assert app.conf.task_soft_time_limit < app.conf.task_time_limit < visibility
+
+
+def test_a_terminated_worker_hands_tasks_back_before_the_platforms_30_second_kill(app):
+    assert 0 < app.conf.worker_soft_shutdown_timeout < 30
+    procfile = (REPO / "Procfile").read_text()
+    worker = next(line for line in procfile.splitlines() if line.startswith("worker:"))
+    assert "REMAP_SIGTERM=SIGQUIT" in worker
 
 
 def test_no_periodic_run_is_spaced_wider_than_the_visibility_timeout(app):
