@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [BUNDLED_TWCS], alias="REPLAY_FILES"
     )
     replay_speedup: float = Field(60.0, alias="REPLAY_SPEEDUP", gt=0)
-    replay_max_gap_seconds: float = Field(600.0, alias="REPLAY_MAX_GAP_SECONDS", gt=0)
+    replay_max_gap_seconds: float = Field(120.0, alias="REPLAY_MAX_GAP_SECONDS", gt=0)
 
     sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
     encoder_model: str = Field("", alias="ENCODER_MODEL")

@@ -62,8 +62,8 @@ def run_all(*, port: int | None, concurrency: int) -> int:
     env = dict(os.environ)
     env["SOCIALCARE_DATA_DIR"] = str(settings.data_dir.resolve())
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("LOG_FORMAT", "text")
-    env.setdefault("REMAP_SIGTERM", "SIGQUIT")  # see workers/app.py: soft shutdown on SIGTERM  # a person reads this terminal; set json to ship logs
+    env.setdefault("LOG_FORMAT", "text")  # a person reads this terminal; set json to ship logs
+    env.setdefault("REMAP_SIGTERM", "SIGQUIT")  # soft shutdown on SIGTERM (see workers/app.py)
     what = prepare()
     procs = {
         name: subprocess.Popen(cmd, env=env) for name, cmd in _children(port, concurrency).items()

@@ -18,6 +18,7 @@ TASK_SOFT_TIME_LIMIT = 240
 # it) SIGTERM starts a soft shutdown: running tasks get this long to finish, then the worker
 # cancels them and, since acks are late, hands their messages back to the broker.
 SOFT_SHUTDOWN_SECONDS = 20
+RETRY_BACKOFF_MAX = 60  # longest countdown a task retry waits, far below the visibility timeout
 
 
 def configure(app: Celery, settings: Settings) -> None:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from socialcare import flows
-from workers.app import app
+from workers.app import RETRY_BACKOFF_MAX, app
+
+# A database that drops a connection, deadlocks or restarts: try again shortly (the sweep is the
+# safety net behind this). Countdowns stay far below the broker's visibility timeout.
+RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
 def enqueue(step: str, *args: Any) -> None:
@@ -13,36 +25,36 @@ def enqueue(step: str, *args: Any) -> None:
     app.send_task(f"socialcare.{step}", args=list(args))
 
 
-@app.task(name="socialcare.poll_account")
+@app.task(name="socialcare.poll_account", **RETRY)
 def poll_account(account_id: int) -> int:
     return flows.poll_account(account_id, enqueue=enqueue)
 
 
-@app.task(name="socialcare.score_posts")
+@app.task(name="socialcare.score_posts", **RETRY)
 def score_posts(post_ids: list[int]) -> int:
     return flows.score_posts(post_ids, enqueue=enqueue)
 
 
-@app.task(name="socialcare.route_posts")
+@app.task(name="socialcare.route_posts", **RETRY)
 def route_posts(post_ids: list[int]) -> int:
     return flows.route_posts(post_ids, enqueue=enqueue)
 
 
-@app.task(name="socialcare.send_reply")
+@app.task(name="socialcare.send_reply", **RETRY)
 def send_reply(reply_id: int) -> str:
     return flows.send_reply(reply_id, enqueue=enqueue)
 
 
-@app.task(name="socialcare.reconcile_reply")
+@app.task(name="socialcare.reconcile_reply", **RETRY)
 def reconcile_reply(reply_id: int) -> str:
     return flows.reconcile_reply(reply_id, enqueue=enqueue)
 
 
-@app.task(name="socialcare.sweep")
+@app.task(name="socialcare.sweep", **RETRY)
 def sweep() -> dict[str, int]:
     return flows.sweep(enqueue=enqueue)
 
 
-@app.task(name="socialcare.poll_due")
+@app.task(name="socialcare.poll_due", **RETRY)
 def poll_due() -> int:
     return flows.poll_due(enqueue=enqueue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,12 +26,20 @@ def _more_urgent(a: str, b: str) -> str:
     return a if PRIORITY_ORDER.index(a) <= PRIORITY_ORDER.index(b) else b
 
 
+def _locked(stmt: Select[Case]) -> Select[Case]:
+    """Case rows are read to be changed: lock them, so concurrent routings never lose updates
+    (SQLite needs no row lock: its transactions already take the write lock at BEGIN)."""
+    return stmt.with_for_update().execution_options(populate_existing=True)
+
+
 def open_case_for(session: Session, *, account_id: int, customer: str) -> Case | None:
     return session.execute(
-        select(Case).where(
-            Case.account_id == account_id,
-            Case.customer_external_id == customer,
-            Case.status.in_(OPEN_STATUSES),
+        _locked(
+            select(Case).where(
+                Case.account_id == account_id,
+                Case.customer_external_id == customer,
+                Case.status.in_(OPEN_STATUSES),
+            )
         )
     ).scalar_one_or_none()
 
@@ -194,7 +202,9 @@ def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
         if parent is None:
             return None
         if parent.case_id is not None:
-            return session.get(Case, parent.case_id)
+            return session.execute(
+                _locked(select(Case).where(Case.id == parent.case_id))
+            ).scalar_one()
         if not parent.is_brand:
             # A customer post not routed yet: its routing will count this reply.
             return None

@@ -88,10 +88,16 @@ def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | N
 
 
 def route_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:
-    """Route scored posts into cases and count brand replies."""
+    """Route scored posts into cases and count brand replies, each post in its own transaction
+    (short row locks: concurrent workers routing one customer's posts do not deadlock)."""
     settings = settings or get_settings()
-    with session_scope(settings) as session:
-        return len(route_posts_service(session=session, post_ids=post_ids, settings=settings))
+    touched = 0
+    for post_id in sorted(post_ids):
+        with session_scope(settings) as session:
+            touched += len(
+                route_posts_service(session=session, post_ids=[post_id], settings=settings)
+            )
+    return touched
 
 
 def import_files(

@@ -13,6 +13,11 @@ DEFAULT_TEAMS: dict[str, list[str]] = {
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
 
 
+def _rank(priority: str) -> int:
+    """0 for P1 (most urgent) to 3 for P4; anything else ranks after P4."""
+    return PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else len(PRIORITY_ORDER)
+
+
 @dataclass(frozen=True)
 class RouteInput:
     topic: str
@@ -33,12 +38,18 @@ class Rule:
     min_followers: int | None = None
     verified: bool | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_priority is not None and self.max_priority not in PRIORITY_ORDER:
+            raise ValueError(
+                f"rule {self.name!r}: max_priority must be one of {', '.join(PRIORITY_ORDER)},"
+                f" not {self.max_priority!r}"
+            )
+
     def matches(self, inp: RouteInput) -> bool:
+        """Whether every condition holds; an unknown priority meets no max_priority."""
         if self.topics is not None and inp.topic not in self.topics:
             return False
-        if self.max_priority is not None and PRIORITY_ORDER.index(
-            inp.priority
-        ) > PRIORITY_ORDER.index(self.max_priority):
+        if self.max_priority is not None and _rank(inp.priority) > _rank(self.max_priority):
             return False
         if self.min_followers is not None and (inp.followers or 0) < self.min_followers:
             return False
@@ -64,5 +75,10 @@ def route(inp: RouteInput, rules: tuple[Rule, ...] = DEFAULT_RULES) -> tuple[str
 
 
 def raise_priority(priority: str) -> str:
-    """One level more urgent (P1 stays P1): how an overdue case ages."""
+    """One level more urgent (P1 stays P1): how an overdue case ages.
+
+    Raises ValueError for anything but P1..P4.
+    """
+    if priority not in PRIORITY_ORDER:
+        raise ValueError(f"unknown priority {priority!r}: one of {', '.join(PRIORITY_ORDER)}")
     return PRIORITY_ORDER[max(0, PRIORITY_ORDER.index(priority) - 1)]

@@ -41,9 +41,30 @@ class Urgency:
     reasons: list[dict[str, Any]]
 
 
+# Counts beyond these saturate their signal long before; larger ones (or absurd values from a
+# platform) are clamped so the arithmetic and the reason texts stay finite.
+_MAX_COUNT = 10**12
+_DEFAULT_SLA_SECONDS = 3600.0
+
+
+def _unit(value: float) -> float:
+    """value clamped to [0, 1]; NaN (no information) counts as 0."""
+    if value != value:  # NaN; also safe for ints too large for a float
+        return 0.0
+    return float(min(1.0, max(0.0, value)))
+
+
+def _count(value: object) -> float:
+    """A non-negative count from a platform value, at most _MAX_COUNT: anything that is not a
+    number (a bool, a string, NaN) counts as 0, a negative as 0, an infinity as the cap."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0.0
+    return float(min(max(value, 0), _MAX_COUNT))
+
+
 def reach_signal(followers: int | None, verified: bool) -> float:
     """log10 of the audience on a scale where a million followers is 1; verified adds 0.2."""
-    base = math.log10(max(0, followers or 0) + 1) / 6
+    base = math.log10(_count(followers) + 1) / 6
     return min(1.0, base + (0.2 if verified else 0.0))
 
 
@@ -51,32 +72,44 @@ def engagement_signal(metrics: dict[str, Any]) -> float:
     """Likes, reposts, replies and quotes on a log scale where 1,000 is 1."""
 
     def num(key: str) -> float:
-        value = metrics.get(key) or 0
-        return float(value) if isinstance(value, int | float) else 0.0
+        return _count(metrics.get(key))
 
     total = num("like_count") + 2 * num("retweet_count") + num("reply_count") + num("quote_count")
     return min(1.0, math.log10(1 + total) / 3)
 
 
+def _waiting(waited_seconds: float, reference_sla_seconds: float) -> tuple[float, float]:
+    """(signal, seconds waited): the wait as a share of the reference SLA, clamped to [0, 1].
+
+    A reference that is not a positive finite number falls back to an hour; a NaN wait is none.
+    """
+    waited = 0.0 if waited_seconds != waited_seconds else max(0.0, float(waited_seconds))
+    reference = float(reference_sla_seconds)
+    if not (math.isfinite(reference) and reference > 0):
+        reference = _DEFAULT_SLA_SECONDS
+    return _unit(waited / reference), waited
+
+
 def urgency(inp: UrgencyInput) -> Urgency:
-    """Weighted sum of the signals in [0, 1], with each signal's value, weight and detail."""
+    """Weighted sum of the signals in [0, 1], with each signal's value, weight and detail.
+
+    Inputs are sanitised first: each signal is clamped to [0, 1] and NaN counts as 0, so the
+    score is always a number in [0, 1] whatever the model or the platform delivered.
+    """
+    followers = int(_count(inp.followers))
+    prior = int(_count(inp.prior_unanswered))
+    waiting, waited = _waiting(inp.waited_seconds, inp.reference_sla_seconds)
     signals: dict[str, tuple[float, str]] = {
-        "negativity": (min(1.0, max(0.0, inp.negative)), f"p(negative)={inp.negative:.2f}"),
+        "negativity": (_unit(inp.negative), f"p(negative)={inp.negative:.2f}"),
         "topic": (TOPIC_SEVERITY.get(inp.topic, TOPIC_SEVERITY["other"]), inp.topic),
-        "complaint": (inp.complaint, "complaint markers"),
+        "complaint": (_unit(inp.complaint), "complaint markers"),
         "reach": (
-            reach_signal(inp.followers, inp.verified),
-            f"{inp.followers or 0} followers" + (", verified" if inp.verified else ""),
+            reach_signal(followers, inp.verified),
+            f"{followers} followers" + (", verified" if inp.verified else ""),
         ),
-        "repeat_contact": (
-            min(1.0, inp.prior_unanswered / 3),
-            f"{inp.prior_unanswered} earlier unanswered",
-        ),
+        "repeat_contact": (min(1.0, prior / 3), f"{prior} earlier unanswered"),
         "engagement": (engagement_signal(inp.metrics), "likes, reposts, replies, quotes"),
-        "waiting": (
-            min(1.0, max(0.0, inp.waited_seconds) / inp.reference_sla_seconds),
-            f"waited {int(inp.waited_seconds)}s",
-        ),
+        "waiting": (waiting, f"waited {waited:.0f}s"),
     }
     reasons: list[dict[str, Any]] = [
         {
@@ -100,7 +133,7 @@ def urgency(inp: UrgencyInput) -> Urgency:
                 "detail": f"{inp.topic} capped at {CALM_CAP}",
             }
         )
-    return Urgency(score=round(min(1.0, max(0.0, score)), 4), reasons=reasons)
+    return Urgency(score=round(_unit(score), 4), reasons=reasons)
 
 
 def priority_for(score: float, thresholds: tuple[float, float, float]) -> str:

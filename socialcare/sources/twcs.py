@@ -26,6 +26,8 @@ COLUMNS = (
 )
 MENTION = re.compile(r"@(\w{1,50})")
 MAX_TEXT = 20_000
+# Tweet ids are unsigned 64-bit numbers: at most 20 decimal digits.
+MAX_ID_DIGITS = 20
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,36 @@ def _tweet_id(value: str | None) -> str | None:
         return None
     if value.endswith(".0"):
         value = value[:-2]
-    if not value.isdigit():
+    # ASCII only: str.isdigit() also accepts digits such as '²' that int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_ID_DIGITS:
         raise ValueError(f"not a tweet id: {value[:40]!r}")
     return value
 
 
 def _created_at(value: str) -> datetime:
     return datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %z %Y").astimezone(UTC)
+
+
+def _row(row: dict[str, str | None]) -> TwcsRow:
+    """One CSV record as a TwcsRow; ValueError (or TypeError, OverflowError) when malformed."""
+    tweet_id = _tweet_id(row["tweet_id"])
+    if tweet_id is None:
+        raise ValueError("empty tweet_id")
+    inbound = (row["inbound"] or "").strip().lower()
+    if inbound not in ("true", "false"):
+        raise ValueError(f"inbound must be True or False, got {inbound[:10]!r}")
+    responses = tuple(
+        i for i in (_tweet_id(p) for p in (row["response_tweet_id"] or "").split(",")) if i
+    )
+    return TwcsRow(
+        tweet_id=tweet_id,
+        author_id=(row["author_id"] or "").strip(),
+        inbound=inbound == "true",
+        created_at=_created_at(row["created_at"] or ""),
+        text=html.unescape(row["text"] or "")[:MAX_TEXT],
+        response_ids=responses,
+        in_response_to=_tweet_id(row["in_response_to_tweet_id"]),
+    )
 
 
 def read_rows(path: Path) -> Iterator[TwcsRow]:
@@ -63,38 +88,31 @@ def read_rows(path: Path) -> Iterator[TwcsRow]:
         raise SourceError(f"cannot read TWCS file {path}: {exc}", permanent=True) from exc
     with handle:
         reader = csv.DictReader(handle)
-        fields = [f.strip() for f in reader.fieldnames or []]
-        missing = [c for c in COLUMNS if c not in fields]
-        if missing:
-            raise SourceError(
-                f"{path}: not a TWCS file, missing columns {', '.join(missing)}", permanent=True
-            )
-        for row in reader:
-            try:
-                tweet_id = _tweet_id(row["tweet_id"])
-                if tweet_id is None:
-                    raise ValueError("empty tweet_id")
-                inbound = (row["inbound"] or "").strip().lower()
-                if inbound not in ("true", "false"):
-                    raise ValueError(f"inbound must be True or False, got {inbound[:10]!r}")
-                responses = tuple(
-                    i
-                    for i in (_tweet_id(p) for p in (row["response_tweet_id"] or "").split(","))
-                    if i
-                )
-                yield TwcsRow(
-                    tweet_id=tweet_id,
-                    author_id=(row["author_id"] or "").strip(),
-                    inbound=inbound == "true",
-                    created_at=_created_at(row["created_at"] or ""),
-                    text=html.unescape(row["text"] or "")[:MAX_TEXT],
-                    response_ids=responses,
-                    in_response_to=_tweet_id(row["in_response_to_tweet_id"]),
-                )
-            except (ValueError, TypeError, KeyError) as exc:
+        try:
+            fields = [f.strip() for f in reader.fieldnames or []]
+            missing = [c for c in COLUMNS if c not in fields]
+            if missing:
                 raise SourceError(
-                    f"{path} line {reader.line_num}: malformed TWCS row: {exc}", permanent=True
-                ) from None
+                    f"{path}: not a TWCS file, missing columns {', '.join(missing)}",
+                    permanent=True,
+                )
+            # Rows keyed by the stripped names the check above accepted.
+            reader.fieldnames = fields
+            for record in reader:
+                try:
+                    row = _row(record)
+                except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                    raise SourceError(
+                        f"{path} line {reader.line_num}: malformed TWCS row: {exc}",
+                        permanent=True,
+                    ) from None
+                yield row
+        except csv.Error as exc:
+            # e.g. an unclosed quote that runs the rest of the file into one oversized field.
+            # DictReader.line_num moves only after a good record: the inner reader's is current.
+            raise SourceError(
+                f"{path} line {reader.reader.line_num}: unreadable CSV: {exc}", permanent=True
+            ) from None
 
 
 def _brand_of(row: TwcsRow, by_id: dict[str, TwcsRow], brands: dict[str, str]) -> str | None:

@@ -6,12 +6,16 @@ No network here; every function takes the decoded JSON of one response (``data``
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from socialcare.errors import ReplyOutcomeUnknown, SourceError
 from socialcare.sources.base import IncomingPost
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "x"
 
@@ -36,6 +40,8 @@ USER_FIELDS = ["username", "name", "public_metrics", "verified"]
 
 # X's snowflake ids carry their creation time: milliseconds since this epoch, shifted left 22 bits.
 _SNOWFLAKE_EPOCH_MS = 1288834974657
+# X ids are unsigned 64-bit numbers: at most 20 decimal digits.
+_MAX_ID_DIGITS = 20
 
 # X escapes exactly these three characters in post text; nothing else is an entity.
 _ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
@@ -58,45 +64,96 @@ def comparable_text(text: str) -> str:
     return _URL_RE.sub("<link>", text)
 
 
+def _numeric_id(value: object) -> int | None:
+    """An X id as a number: a string of at most 20 ASCII digits, else None."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value) if len(value) <= _MAX_ID_DIGITS else None
+    return None
+
+
+def _id_of(value: object) -> str | None:
+    """An id field of X JSON as a string of digits, else None: X sends ids as strings of at most
+    20 ASCII digits (some clients decode them as numbers, accepted below 2**64)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+        return str(value)
+    if isinstance(value, str) and _numeric_id(value) is not None:
+        return value
+    return None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """A JSON object field; a field of any other type counts as absent (an empty object)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: object) -> list[Any]:
+    """A JSON array field; a field of any other type counts as absent (an empty array)."""
+    return value if isinstance(value, list) else []
+
+
+def _brief(value: object, limit: int = 200) -> str:
+    """A short repr of a JSON value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def parse_time(value: object, post_id: str) -> datetime:
-    """An ISO time from X as an aware UTC datetime; without one, the time in the snowflake id."""
+    """An ISO time from X as an aware UTC datetime; without one, the time in the snowflake id.
+
+    Raises ValueError when neither gives a time.
+    """
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
-    if post_id.isdigit():
-        millis = (int(post_id) >> 22) + _SNOWFLAKE_EPOCH_MS
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
-    raise ValueError(f"X post {post_id!r} has no usable created_at ({value!r})")
+        except (ValueError, OverflowError):
+            pass  # not a time, or one that leaves datetime's range in UTC: use the id
+    snowflake = _numeric_id(post_id)
+    if snowflake is not None:
+        millis = (snowflake >> 22) + _SNOWFLAKE_EPOCH_MS
+        try:
+            return datetime.fromtimestamp(millis / 1000, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+    raise ValueError(f"X post {post_id[:40]!r} has no usable created_at ({_brief(value, 60)})")
 
 
 def max_id(current: object, ids: Iterable[str]) -> str | None:
-    """The largest of the current cursor and ids, compared as integers; None when there is none."""
-    best: int | None = int(str(current)) if str(current or "").isdigit() else None
+    """The largest of the current cursor and ids, compared as integers; None when there is none.
+
+    Values that are not X ids (at most 20 ASCII digits) are ignored.
+    """
+    best = _numeric_id(str(current)) if current else None
     for post_id in ids:
-        if post_id.isdigit() and (best is None or int(post_id) > best):
-            best = int(post_id)
+        number = _numeric_id(post_id)
+        if number is not None and (best is None or number > best):
+            best = number
     return None if best is None else str(best)
 
 
-def users_by_id(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The expanded users of a response (``includes.users``) by id."""
-    includes = payload.get("includes") or {}
-    return {
-        str(u["id"]): u for u in includes.get("users") or [] if isinstance(u, dict) and "id" in u
-    }
+def users_by_id(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The expanded users of a response (``includes.users``) by id; malformed ones are left out."""
+    users: dict[str, Mapping[str, Any]] = {}
+    for user in _items(_mapping(payload.get("includes")).get("users")):
+        user_id = _id_of(user.get("id")) if isinstance(user, Mapping) else None
+        if user_id is not None:
+            users[user_id] = user
+    return users
 
 
 def _referenced(tweet: Mapping[str, Any], kind: str) -> str | None:
-    for ref in tweet.get("referenced_tweets") or []:
-        if isinstance(ref, dict) and ref.get("type") == kind and ref.get("id"):
-            return str(ref["id"])
+    for ref in _items(tweet.get("referenced_tweets")):
+        if isinstance(ref, Mapping) and ref.get("type") == kind:
+            ref_id = _id_of(ref.get("id"))
+            if ref_id is not None:
+                return ref_id
     return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def tweet_to_post(
@@ -105,60 +162,88 @@ def tweet_to_post(
     """One X post (a ``data`` item) as an IncomingPost; its author is looked up in ``users``.
 
     A post whose author was not expanded (suspended, withheld) keeps its author id as handle.
+    A field of the wrong type counts as absent; a post without a usable id, or without a usable
+    time (neither created_at nor a snowflake id), raises SourceError.
     """
-    post_id = str(tweet["id"])
-    author_id = str(tweet.get("author_id") or "")
-    author = users.get(author_id) or {}
-    author_metrics = author.get("public_metrics") or {}
-    note = tweet.get("note_tweet") or {}
-    text = unescape(str(note.get("text") or tweet.get("text") or ""))
-    conversation = tweet.get("conversation_id")
+    post_id = _id_of(tweet.get("id"))
+    if post_id is None:
+        raise SourceError(f"X post without a usable id: {_brief(tweet)}")
+    try:
+        created_at = parse_time(tweet.get("created_at"), post_id)
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+    author_id = _id_of(tweet.get("author_id")) or ""
+    author = _mapping(users.get(author_id))
+    author_metrics = _mapping(author.get("public_metrics"))
+    note = _mapping(tweet.get("note_tweet"))
+    text = unescape(_text(note.get("text")) or _text(tweet.get("text")))
     followers = author_metrics.get("followers_count")
+    lang = tweet.get("lang")
     return IncomingPost(
         platform=PLATFORM,
         external_id=post_id,
         author_external_id=author_id,
-        author_handle=str(author.get("username") or author_id),
+        author_handle=_text(author.get("username")) or author_id,
         text=text,
-        created_at=parse_time(tweet.get("created_at"), post_id),
+        created_at=created_at,
         is_brand=bool(author_id) and author_id == brand_user_id,
         is_retweet=_referenced(tweet, "retweeted") is not None or text.startswith("RT @"),
         in_reply_to_external_id=_referenced(tweet, "replied_to"),
-        conversation_external_id=str(conversation) if conversation else None,
+        conversation_external_id=_id_of(tweet.get("conversation_id")),
         quoted_external_id=_referenced(tweet, "quoted"),
-        author_followers=int(followers) if isinstance(followers, int) else None,
-        author_verified=bool(author.get("verified")),
-        lang=tweet.get("lang") or None,
-        metrics=dict(tweet.get("public_metrics") or {}),
+        author_followers=(
+            followers if isinstance(followers, int) and not isinstance(followers, bool) else None
+        ),
+        author_verified=author.get("verified") is True,
+        lang=lang if isinstance(lang, str) and lang else None,
+        metrics=dict(_mapping(tweet.get("public_metrics"))),
         raw=dict(tweet),
     )
 
 
 def posts_from_page(payload: Mapping[str, Any], brand_user_id: str) -> list[IncomingPost]:
-    """Every post in one page's ``data`` (an absent ``data`` is an empty page)."""
+    """Every post in one page's ``data`` (an absent ``data`` is an empty page).
+
+    A page that is not a JSON object, or whose ``data`` is not an array, raises SourceError; a
+    single malformed post in it is skipped with a warning, so it cannot block the others.
+    """
+    if not isinstance(payload, Mapping):
+        raise SourceError(f"X page is not a JSON object: {_brief(payload)}")
+    data = payload.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise SourceError(f"X page data is not an array of posts: {_brief(data)}")
     users = users_by_id(payload)
-    return [
-        tweet_to_post(tweet, users, brand_user_id)
-        for tweet in payload.get("data") or []
-        if isinstance(tweet, dict) and tweet.get("id")
-    ]
+    posts: list[IncomingPost] = []
+    for tweet in data:
+        if not isinstance(tweet, Mapping):
+            log.warning("X page: skipping a post that is not a JSON object: %s", _brief(tweet))
+            continue
+        try:
+            posts.append(tweet_to_post(tweet, users, brand_user_id))
+        except SourceError as exc:
+            log.warning("X page: skipping a malformed post: %s", exc)
+    return posts
 
 
-def describe_problems(problems: Iterable[Any]) -> str:
-    """X problem objects (title, detail, message) as one readable line."""
+def describe_problems(problems: object) -> str:
+    """X problem objects (title, detail, message), or one of them, as one readable line."""
+    if isinstance(problems, str | Mapping) or not isinstance(problems, list | tuple):
+        problems = [problems]
     parts: list[str] = []
     for problem in problems:
         if isinstance(problem, str):
             parts.append(problem)
-        elif isinstance(problem, dict):
+        elif isinstance(problem, Mapping):
             title, detail = problem.get("title"), problem.get("detail") or problem.get("message")
-            parts.append(": ".join(str(p) for p in (title, detail) if p) or str(problem))
+            parts.append(": ".join(str(p) for p in (title, detail) if p) or _brief(problem))
     return "; ".join(parts)
 
 
 def problem_of_body(body: object) -> str:
     """The title/detail of an X error body (a problem object, possibly with an errors array)."""
-    if not isinstance(body, dict):
+    if not isinstance(body, Mapping):
         return ""
     line = describe_problems([body]) if ("title" in body or "detail" in body) else ""
     nested = describe_problems(body.get("errors") or [])
@@ -194,7 +279,10 @@ def as_payload(answer: Any) -> dict[str, Any]:
 def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds until X's rate window resets when the answer said no request is left, else None."""
     remaining, reset = headers.get("x-rate-limit-remaining"), headers.get("x-rate-limit-reset")
-    if remaining != "0" or not reset or not reset.isdigit():
+    # An epoch in seconds: ASCII digits, and few enough that the arithmetic stays finite.
+    if remaining != "0" or not isinstance(reset, str) or not reset.isascii():
+        return None
+    if not reset.isdigit() or len(reset) > _MAX_ID_DIGITS:
         return None
     return max(0.0, int(reset) - now.timestamp())
 
@@ -202,10 +290,16 @@ def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | No
 def brand_reply_post(
     data: Mapping[str, Any], *, user_id: str, handle: str, text: str, in_reply_to: str, at: datetime
 ) -> IncomingPost:
-    """The brand's just-published reply as a post (X's POST answer has only id and text)."""
+    """The brand's just-published reply as a post (X's POST answer has only id and text).
+
+    An answer without a usable id raises ReplyOutcomeUnknown: the reply may be published.
+    """
+    post_id = _id_of(data.get("id"))
+    if post_id is None:
+        raise ReplyOutcomeUnknown(f"X reply to {in_reply_to}: the answer has no post id")
     return IncomingPost(
         platform=PLATFORM,
-        external_id=str(data["id"]),
+        external_id=post_id,
         author_external_id=user_id,
         author_handle=handle,
         text=text,

@@ -100,6 +100,7 @@ def test_importing_the_same_file_twice_duplicates_nothing(engine, settings, mode
     _import(settings)
     posts = session.execute(select(func.count()).select_from(Post)).scalar_one()
     cases = session.execute(select(func.count()).select_from(Case)).scalar_one()
+    session.rollback()  # end the read: on SQLite every transaction holds the write lock
     _import(settings)
     session.expire_all()
     assert session.execute(select(func.count()).select_from(Post)).scalar_one() == posts == 1000

@@ -42,6 +42,18 @@ def test_no_periodic_run_is_spaced_wider_than_the_visibility_timeout(app):
         assert "eta" not in entry.get("options", {})
 
 
+def test_task_retries_back_off_within_the_visibility_timeout(app):
+    import workers.tasks  # noqa: F401 - registers the tasks on the shared app
+    from workers.app import app as shared
+
+    tasks = [t for name, t in shared.tasks.items() if name.startswith("socialcare.")]
+    assert len(tasks) == 7
+    for task in tasks:
+        assert task.autoretry_for and task.max_retries <= 10
+        assert 0 < task.retry_backoff_max < VISIBILITY_TIMEOUT
+        assert task.acks_late is True
+
+
 def test_the_beat_scheduler_is_the_leased_database_one(app):
     assert app.conf.beat_scheduler == "workers.beat:DatabaseScheduler"
 
