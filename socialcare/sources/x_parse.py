@@ -92,8 +92,19 @@ def _items(value: object) -> list[Any]:
 
 
 def _brief(value: object, limit: int = 200) -> str:
-    """A short repr of a JSON value for an error message."""
-    text = repr(value)
+    """The shape of a JSON value for an error message, never its texts (they are public posts
+    and error messages reach logs above DEBUG): keys, lengths, ids and numbers only."""
+    if isinstance(value, dict):
+        keys = ", ".join(sorted(str(k)[:30] for k in value)[:15])
+        post_id = value.get("id")
+        named = f" id={str(post_id)[:25]!r}" if isinstance(post_id, str | int) else ""
+        text = f"object{named} with keys [{keys}]"
+    elif isinstance(value, list):
+        text = f"array of {len(value)}"
+    elif isinstance(value, str):
+        text = f"string of {len(value)} characters"
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 

@@ -714,3 +714,12 @@ def test_x_api_base_url_sends_every_request_to_the_configured_host() -> None:
         "http://127.0.0.1:9/x-standin/2/users/1000/mentions",
         "http://127.0.0.1:9/x-standin/2/users/1000/tweets",
     ]
+
+
+def test_error_messages_about_malformed_posts_never_carry_their_text() -> None:
+    from socialcare.sources.x_parse import _brief
+
+    secret = "my card number is 4111 and I am furious"
+    shown = _brief({"id": "77", "text": secret, "created_at": 5})
+    assert "77" in shown and "text" in shown and secret not in shown and "4111" not in shown
+    assert secret not in _brief([secret]) and secret not in _brief(secret)
