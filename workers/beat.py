@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery.beat import ScheduleEntry, Scheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from socialcare.config import get_settings
 from socialcare.db import session_scope
@@ -31,6 +32,7 @@ class DatabaseScheduler(Scheduler):
         self.lease_seconds = self.settings.beat_lease_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.leader = False
+        self.stale = False
         kwargs["max_interval"] = max(0.5, min(5.0, self.lease_seconds / 3))
         super().__init__(*args, **kwargs)
 
@@ -40,7 +42,7 @@ class DatabaseScheduler(Scheduler):
     def setup_schedule(self) -> None:
         self.install_default_entries(self.data)
         self.merge_inplace(self.app.conf.beat_schedule)
-        self._load_runs()
+        self.stale = True  # the run records are read at the first tick, once the database answers
 
     def _load_runs(self) -> None:
         """Bring every entry's last run from the database (another beat may have sent it)."""
@@ -52,41 +54,61 @@ class DatabaseScheduler(Scheduler):
         self._heap = None
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        with session_scope(self.settings) as session:
-            leader = hold_lease(
-                session=session,
-                name=LEASE,
-                holder=self.holder,
-                seconds=self.lease_seconds,
-                now=self._now(),
-            )
+        try:
+            with session_scope(self.settings) as session:
+                leader = hold_lease(
+                    session=session,
+                    name=LEASE,
+                    holder=self.holder,
+                    seconds=self.lease_seconds,
+                    now=self._now(),
+                )
+            if leader != self.leader or self.stale:
+                self._load_runs()
+                self.stale = False
+        except SQLAlchemyError as exc:
+            # The database is away: send nothing (without the lease we may not be the leader)
+            # and try again shortly; beat itself must outlive the outage.
+            log.warning("beat %s cannot reach the database: %s", self.holder, type(exc).__name__)
+            self.leader = False
+            return float(self.max_interval)
         if leader != self.leader:
             log.info("beat %s %s the lease", self.holder, "took" if leader else "lost")
             self.leader = leader
-            self._load_runs()
         if not leader:
             return float(self.max_interval)
         return float(super().tick(*args, **kwargs))
 
     def apply_entry(self, entry: ScheduleEntry, producer: Any = None) -> None:
-        with session_scope(self.settings) as session:
-            mine = claim_run(
-                session=session,
-                name=entry.name,
-                expected_count=entry.total_run_count,
-                first_run_at=entry.last_run_at or self._now(),
-                now=self._now(),
-            )
+        try:
+            mine = self._claim(entry)
+        except SQLAlchemyError as exc:
+            log.warning("beat %s: %s not sent: %s", self.holder, entry.name, type(exc).__name__)
+            self.stale = True  # reload the shared run records, so this run is sent later
+            return
         if not mine:
             log.info("beat %s: %s already ran elsewhere", self.holder, entry.name)
             self._load_runs()
             return
         super().apply_entry(entry, producer=producer)
 
+    def _claim(self, entry: ScheduleEntry) -> bool:
+        with session_scope(self.settings) as session:
+            return claim_run(
+                session=session,
+                name=entry.name,
+                expected_count=entry.total_run_count,
+                first_run_at=entry.last_run_at or self._now(),
+                now=self._now(),
+            )
+
     def close(self) -> None:
         if self.leader:
-            with session_scope(self.settings) as session:
-                release_lease(session=session, name=LEASE, holder=self.holder, now=self._now())
+            try:
+                with session_scope(self.settings) as session:
+                    release_lease(session=session, name=LEASE, holder=self.holder, now=self._now())
+            except SQLAlchemyError:
+                log.warning("beat %s could not hand the lease over; it expires", self.holder)
         super().close()
 
     @property
