@@ -7,10 +7,14 @@ Broker: BROKER_URL if set, else REDIS_URL, else the embedded file-system broker 
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
 from socialcare.config import Settings, get_settings
 from workers.logging_setup import install
 
+QUEUE = "socialcare"
+CONTROL_QUEUE = "socialcare.control"
+CONTROL_TASKS = ("socialcare.poll_account", "socialcare.poll_due", "socialcare.sweep")
 VISIBILITY_TIMEOUT = 3600  # seconds a Redis broker waits before redelivering an unacked task
 TASK_TIME_LIMIT = 300  # hard limit, well below the visibility timeout
 TASK_SOFT_TIME_LIMIT = 240
@@ -50,7 +54,11 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
         task_time_limit=TASK_TIME_LIMIT,
         task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
-        task_default_queue="socialcare",
+        task_default_queue=QUEUE,
+        # Polls and the sweep have a queue of their own that every worker also consumes, so a
+        # scoring backlog never delays the next poll (workers take from both in turn).
+        task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),
+        task_routes={name: {"queue": CONTROL_QUEUE} for name in CONTROL_TASKS},
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
         beat_scheduler="workers.beat:DatabaseScheduler",

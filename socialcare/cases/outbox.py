@@ -62,12 +62,14 @@ def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> 
 
 
 def begin_send(*, session: Session, reply_id: int) -> bool:
-    """Move a due queued reply to sending (compare-and-set); False if it is not ours to send."""
+    """Move a queued reply to sending (compare-and-set); False if it is not ours to send.
+
+    When a reply is due is the sweep's business (it enqueues retries at next_attempt_at); this
+    step only makes sure that one message, however often delivered, sends it once."""
     changed = changed_rows(
         session.execute(
             update(Reply)
             .where(Reply.id == reply_id, Reply.state == "queued")
-            .where((Reply.next_attempt_at.is_(None)) | (Reply.next_attempt_at <= utcnow()))
             .values(state="sending", attempts=Reply.attempts + 1, next_attempt_at=utcnow())
             .execution_options(synchronize_session=False)
         )

@@ -36,15 +36,17 @@ def _overdue_posts(session: Session, settings: Settings, enqueue: Enqueue) -> in
             )
             continue
         (to_score if stage == STAGE_INGESTED and not is_brand else to_route).append(post_id)
-    ids = [row[0] for row in due]
-    if ids:
+    # Each re-enqueue waits twice as long as the one before, so a backlog (slow, not failing)
+    # gets time to drain before a post is given up: about 2**MAX_ATTEMPTS grace periods.
+    for attempts in {row[3] for row in due}:
+        wait = settings.step_grace_seconds * 2 ** min(attempts + 1, 12)
         session.execute(
             update(Post)
-            .where(Post.id.in_(ids), Post.stage.in_((STAGE_INGESTED, STAGE_SCORED)))
-            .values(
-                attempts=Post.attempts + 1,
-                next_step_at=now + timedelta(seconds=settings.step_grace_seconds),
+            .where(
+                Post.id.in_([row[0] for row in due if row[3] == attempts]),
+                Post.stage.in_((STAGE_INGESTED, STAGE_SCORED)),
             )
+            .values(attempts=Post.attempts + 1, next_step_at=now + timedelta(seconds=wait))
         )
     for chunk in chunks(to_score, settings.score_batch_size):
         later(session, enqueue, "score_posts", chunk)
@@ -62,6 +64,8 @@ def _overdue_replies(session: Session, settings: Settings, enqueue: Enqueue) -> 
     ).scalars():
         due_at = reply.next_attempt_at or reply.created_at
         if reply.state == "queued" and due_at <= now:
+            # Lease it for a grace period, so a busy worker pool gets one message, not one a sweep.
+            reply.next_attempt_at = now + timedelta(seconds=settings.step_grace_seconds)
             later(session, enqueue, "send_reply", reply.id)
         elif reply.state == "sending" and due_at < stale:
             # Its worker died mid-send: the outcome is unknown, so look before anything else.

@@ -94,8 +94,10 @@ def _purge_amqp(url: str) -> None:
 
     with Connection(url) as conn:
         conn.ensure_connection(max_retries=3)
-        # Delete the queue (and what is in it); the worker declares it afresh.
-        conn.channel().queue_delete("socialcare")
+        # Delete the queues (and what is in them); the worker declares them afresh.
+        channel = conn.channel()
+        for queue in ("socialcare", "socialcare.control"):
+            channel.queue_delete(queue)
 
 
 @pytest.fixture(params=["redis+postgres", "rabbitmq+postgres", "embedded"])

@@ -30,7 +30,7 @@ INTERVAL = 1.0
 def _sweeps(r: redis.Redis, until: float, seen: list[float]) -> None:
     """Collect the arrival time of every sweep message beat publishes, until the deadline."""
     while time.monotonic() < until:
-        item = r.blpop(["socialcare"], timeout=1)
+        item = r.blpop(["socialcare.control"], timeout=1)
         if item is None:
             continue
         message = json.loads(item[1])
@@ -71,7 +71,7 @@ def test_two_beats_send_each_run_once_and_a_standby_takes_over(pg_url, tmp_path,
         )
     try:
         time.sleep(6)  # both beats up
-        r.delete("socialcare")
+        r.delete("socialcare.control")
         seen: list[float] = []
         start = time.monotonic()
         _sweeps(r, start + 20, seen)

@@ -54,6 +54,14 @@ def test_task_retries_back_off_within_the_visibility_timeout(app):
         assert task.acks_late is True
 
 
+def test_polls_and_the_sweep_have_their_own_queue_that_every_worker_consumes(app):
+    queues = {q.name for q in app.conf.task_queues}
+    assert queues == {"socialcare", "socialcare.control"}
+    routes = app.conf.task_routes
+    assert routes["socialcare.poll_account"]["queue"] == "socialcare.control"
+    assert "socialcare.score_posts" not in routes
+
+
 def test_the_beat_scheduler_is_the_leased_database_one(app):
     assert app.conf.beat_scheduler == "workers.beat:DatabaseScheduler"
 

@@ -1,0 +1,1 @@
+"""Local stand-ins of external services, served over real HTTP for end-to-end tests."""
