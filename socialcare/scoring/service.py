@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -11,8 +12,28 @@ from socialcare.config import Settings
 from socialcare.db import changed_rows, utcnow
 from socialcare.posts.models import STAGE_INGESTED, STAGE_SCORED, Post, Score
 from socialcare.scoring.base import SentimentModel
-from socialcare.scoring.topics import complaint_signal, topic_of
+from socialcare.scoring.topics import topic_of
 from socialcare.scoring.urgency import UrgencyInput, priority_for, urgency
+
+
+class ComplaintScorer(Protocol):
+    """p(complaint) for a batch of texts (scoring.complaint.ComplaintModel or a test double)."""
+
+    name: str
+
+    def predict(self, texts: Sequence[str]) -> list[float]: ...
+
+
+def _explain_complaint(
+    reasons: list[dict[str, Any]], probability: float, model: ComplaintScorer
+) -> list[dict[str, Any]]:
+    """The complaint reason says which model gave the value."""
+    return [
+        {**r, "detail": f"p(complaint)={probability:.2f} ({model.name})"}
+        if r.get("signal") == "complaint"
+        else r
+        for r in reasons
+    ]
 
 
 def _prior_unanswered(session: Session, post: Post) -> int:
@@ -33,9 +54,14 @@ def _prior_unanswered(session: Session, post: Post) -> int:
 
 
 def score_posts(
-    *, session: Session, post_ids: Sequence[int], model: SentimentModel, settings: Settings
+    *,
+    session: Session,
+    post_ids: Sequence[int],
+    model: SentimentModel,
+    complaint_model: ComplaintScorer,
+    settings: Settings,
 ) -> list[int]:
-    """Score the posts still waiting for it (one model batch); returns the ids scored now."""
+    """Score the posts still waiting for it (one batch per model); returns the ids scored now."""
     posts = list(
         session.execute(
             select(Post)
@@ -45,10 +71,12 @@ def score_posts(
     )
     if not posts:
         return []
-    probabilities = model.predict([p.text for p in posts])
+    texts = [p.text for p in posts]
+    probabilities = model.predict(texts)
+    complaints = complaint_model.predict(texts)
     reference_sla = float(settings.sla_seconds["P2"])
     scored: list[int] = []
-    for post, probs in zip(posts, probabilities, strict=True):
+    for post, probs, complaint in zip(posts, probabilities, complaints, strict=True):
         # Compare-and-set: another worker may have scored it since we read it.
         advanced = changed_rows(
             session.execute(
@@ -65,7 +93,7 @@ def score_posts(
             UrgencyInput(
                 negative=probs["negative"],
                 topic=topic,
-                complaint=complaint_signal(post.text),
+                complaint=complaint,
                 followers=post.author_followers,
                 verified=post.author_verified,
                 metrics=post.metrics or {},
@@ -82,7 +110,7 @@ def score_posts(
                 urgency=result.score,
                 priority=priority_for(result.score, settings.urgency_thresholds),
                 topic=topic,
-                reasons=result.reasons,
+                reasons=_explain_complaint(result.reasons, complaint, complaint_model),
                 model=model.name,
             )
         )

@@ -1,0 +1,95 @@
+"""The complaint model: p(complaint) from the shared encoder's layers and a few word cues."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors.torch import load_file
+
+from socialcare.errors import ModelError
+from socialcare.scoring.encoder import get_encoder, sha256_files
+from socialcare.scoring.sentiment import MODELS_DIR, SentimentHead
+from socialcare.scoring.topics import complaint_signal
+
+if TYPE_CHECKING:
+    from socialcare.config import Settings
+
+COMPLAINT_FILE = MODELS_DIR / "complaint_head.safetensors"
+# Word cues appended to the embedding when a model was trained with them, in this order.
+LEXICAL_FEATURES = ("complaint_markers", "question_mark", "exclamation_mark")
+
+
+def lexical_features(texts: Sequence[str]) -> torch.Tensor:
+    """(n x 3): complaint markers (topics.complaint_signal), has '?', has '!'."""
+    rows = [[complaint_signal(t), float("?" in t), float("!" in t)] for t in texts]
+    return torch.tensor(rows, dtype=torch.float32).reshape(len(texts), len(LEXICAL_FEATURES))
+
+
+def features(embeddings: torch.Tensor, texts: Sequence[str], lexical: bool) -> torch.Tensor:
+    """What a complaint head takes: the embeddings, then the word cues if it uses them."""
+    if not lexical:
+        return embeddings
+    return torch.cat([embeddings, lexical_features(texts)], dim=1)
+
+
+class ComplaintModel:
+    """Probability that a post is a complaint (Preotiuc-Pietro et al., 2019: the post says that
+    reality falls short of the author's expectations), from a head over the shared encoder's
+    mean-pooled layers (meta head.layers; () is the last layer alone) and optional word cues."""
+
+    def __init__(
+        self,
+        encoder: str | Path | None = None,
+        head_file: Path = COMPLAINT_FILE,
+        batch_size: int = 32,
+    ) -> None:
+        try:
+            meta = json.loads(head_file.with_suffix(".json").read_text())
+            self.head = SentimentHead.from_state(load_file(str(head_file)))
+            self.lexical = bool(meta["head"]["lexical"])
+            self.layers = tuple(int(n) for n in meta["head"]["layers"])
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"complaint model file {head_file}: {exc}") from exc
+        if self.head.out.out_features != 1:
+            raise ModelError(f"complaint model file {head_file}: not a one-logit head")
+        self.encoder = get_encoder(encoder)
+        if not all(0 <= n <= self.encoder.n_layers for n in self.layers):
+            raise ModelError(f"ENCODER_MODEL={encoder!r}: has no layers {self.layers}")
+        want = self.encoder.dim * max(1, len(self.layers))
+        want += len(LEXICAL_FEATURES) if self.lexical else 0
+        if self.head.in_dim != want:
+            raise ModelError(
+                f"ENCODER_MODEL={encoder!r}: the complaint head takes {self.head.in_dim} "
+                f"features, this encoder gives {want}"
+            )
+        self.batch_size = batch_size
+        self.meta = meta
+        self.name = f"builtin:complaint@{sha256_files(head_file)[:12]}"
+
+    @torch.inference_mode()
+    def predict(self, texts: Sequence[str]) -> list[float]:
+        """p(complaint) for each text, in input order."""
+        if not texts:
+            return []
+        emb = self.encoder.encode(texts, self.batch_size, layers=self.layers)
+        x = features(emb, texts, self.lexical)
+        return [float(p) for p in torch.sigmoid(self.head(x)[:, 0]).tolist()]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(encoder: str, batch_size: int) -> ComplaintModel:
+    return ComplaintModel(encoder or None, batch_size=batch_size)
+
+
+def get_complaint_model(settings: Settings | None = None) -> ComplaintModel:
+    """The process's complaint model (on the same shared encoder as the sentiment model)."""
+    if settings is None:
+        from socialcare.config import get_settings
+
+        settings = get_settings()
+    return _load(settings.encoder_model, settings.score_batch_size)
