@@ -302,10 +302,15 @@ def train_sentiment(
             "head_sha256": sha256_files(head_path),
         },
     }
-    sidecar = head_path.with_suffix(".json")
+    write_sidecar(head_path, meta)
+    return meta
+
+
+def write_sidecar(artifact: Path, meta: dict[str, Any]) -> None:
+    """The artifact's metrics and provenance, as the .json beside it."""
+    sidecar = artifact.with_suffix(".json")
     sidecar.write_text(json.dumps(meta, indent=2) + "\n")
     sidecar.chmod(0o644)
-    return meta
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import random
 import statistics
@@ -23,7 +22,7 @@ from tqdm import tqdm
 from socialcare.scoring.complaint import COMPLAINT_FILE, LEXICAL_FEATURES, features
 from socialcare.scoring.encoder import MAX_LENGTH, SentenceEncoder, get_encoder, sha256_files
 from socialcare.scoring.sentiment import SentimentHead
-from socialcare.scoring.train import seed_everything
+from socialcare.scoring.train import seed_everything, write_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -278,9 +277,7 @@ def train_complaint(
             "head_sha256": sha256_files(head_path),
         },
     }
-    sidecar = head_path.with_suffix(".json")
-    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
-    sidecar.chmod(0o644)
+    write_sidecar(head_path, meta)
     return meta
 
 

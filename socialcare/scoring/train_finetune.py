@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import logging
 import math
 import tempfile
@@ -44,6 +43,7 @@ from socialcare.scoring.train import (
     evaluate,
     read_tweeteval,
     seed_everything,
+    write_sidecar,
 )
 
 log = logging.getLogger(__name__)
@@ -305,9 +305,7 @@ def train_finetuned(
         "training": training,
         "provenance": provenance | {"sha256": sha256_files(path)},
     }
-    sidecar = path.with_suffix(".json")
-    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
-    sidecar.chmod(0o644)
+    write_sidecar(path, meta)
     return meta
 
 
