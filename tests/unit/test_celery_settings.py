@@ -46,9 +46,16 @@ def test_task_retries_back_off_within_the_visibility_timeout(app):
     import workers.tasks  # noqa: F401 - registers the tasks on the shared app
     from workers.app import app as shared
 
-    tasks = [t for name, t in shared.tasks.items() if name.startswith("socialcare.")]
-    assert len(tasks) == 7
-    for task in tasks:
+    steps = (
+        "poll_account",
+        "score_posts",
+        "route_posts",
+        "send_reply",
+        "reconcile_reply",
+        "sweep",
+        "poll_due",
+    )
+    for task in (shared.tasks[f"socialcare.{step}"] for step in steps):
         assert task.autoretry_for and task.max_retries <= 10
         assert 0 < task.retry_backoff_max < VISIBILITY_TIMEOUT
         assert task.acks_late is True
