@@ -65,9 +65,11 @@ class FinetuneParams:
 
 
 # Trained in turn; the one whose best epoch scores highest on the holdout rows is written.
+# The settings were fixed before the validation split was read. A later trial with twice the
+# learning rates scored higher on the held-out rows (0.716) but lower on TweetEval validation
+# (0.690); it was not adopted, since it was introduced after the validation figures were seen.
 CANDIDATES = {
     "lr-1e-4": FinetuneParams(),
-    "lr-2e-4": FinetuneParams(lr_layers=2e-4, lr_head=2e-3),
 }
 
 

@@ -82,7 +82,7 @@ def test_cross_validation_on_separable_data(hidden: int) -> None:
     y = torch.tensor([1] * 12 + [0] * 28)
     x = torch.randn(40, 4, generator=gen) * 0.3
     x[:, 0] += torch.where(y == 1, 2.0, -2.0)
-    params = ComplaintParams(hidden=hidden, epochs=40, batch_size=8, lr=1e-2)
+    params = ComplaintParams(hidden=hidden, epochs=15, batch_size=10, lr=3e-2)
     first = cross_validate(x, y, params, k=4, seed=3)
     assert first["f1"] == 1.0 and first["accuracy"] == 1.0
     assert cross_validate(x, y, params, k=4, seed=3) == first
