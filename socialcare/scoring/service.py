@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -22,18 +22,6 @@ class ComplaintScorer(Protocol):
     name: str
 
     def predict(self, texts: Sequence[str]) -> list[float]: ...
-
-
-def _explain_complaint(
-    reasons: list[dict[str, Any]], probability: float, model: ComplaintScorer
-) -> list[dict[str, Any]]:
-    """The complaint reason says which model gave the value."""
-    return [
-        {**r, "detail": f"p(complaint)={probability:.2f} ({model.name})"}
-        if r.get("signal") == "complaint"
-        else r
-        for r in reasons
-    ]
 
 
 def _prior_unanswered(session: Session, post: Post) -> int:
@@ -94,6 +82,7 @@ def score_posts(
                 negative=probs["negative"],
                 topic=topic,
                 complaint=complaint,
+                complaint_source=f"p(complaint)={complaint:.2f} ({complaint_model.name})",
                 followers=post.author_followers,
                 verified=post.author_verified,
                 metrics=post.metrics or {},
@@ -110,7 +99,7 @@ def score_posts(
                 urgency=result.score,
                 priority=priority_for(result.score, settings.urgency_thresholds),
                 topic=topic,
-                reasons=_explain_complaint(result.reasons, complaint, complaint_model),
+                reasons=result.reasons,
                 model=model.name,
             )
         )

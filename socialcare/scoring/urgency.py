@@ -33,6 +33,7 @@ class UrgencyInput:
     prior_unanswered: int = 0  # the same author's earlier posts still waiting
     waited_seconds: float = 0.0  # public time until scoring
     reference_sla_seconds: float = 3600.0
+    complaint_source: str = "complaint markers"  # what gave the complaint value
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def urgency(inp: UrgencyInput) -> Urgency:
     signals: dict[str, tuple[float, str]] = {
         "negativity": (_unit(inp.negative), f"p(negative)={inp.negative:.2f}"),
         "topic": (TOPIC_SEVERITY.get(inp.topic, TOPIC_SEVERITY["other"]), inp.topic),
-        "complaint": (_unit(inp.complaint), "complaint markers"),
+        "complaint": (_unit(inp.complaint), inp.complaint_source),
         "reach": (
             reach_signal(followers, inp.verified),
             f"{followers} followers" + (", verified" if inp.verified else ""),

@@ -125,6 +125,8 @@ def test_scoring_runs_in_batches_and_every_customer_post_gets_reasons(
     for s in scores:
         assert 0.0 <= s.urgency <= 1.0
         assert {r["signal"] for r in s.reasons} >= {"negativity", "topic", "reach"}
+        complaint = next(r for r in s.reasons if r["signal"] == "complaint")
+        assert complaint["detail"] == f"p(complaint)={complaint['value']:.2f} (test:complaint-cues)"
         total = round(sum(r["value"] * r["weight"] for r in s.reasons[:7]), 4)
         if s.topic in ("praise", "spam"):
             assert s.urgency == min(total, 0.2)
