@@ -8,7 +8,6 @@ import json
 import logging
 import random
 import re
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -311,21 +310,3 @@ def write_sidecar(artifact: Path, meta: dict[str, Any]) -> None:
     sidecar = artifact.with_suffix(".json")
     sidecar.write_text(json.dumps(meta, indent=2) + "\n")
     sidecar.chmod(0o644)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """python -m socialcare.scoring.train DATA_DIR [OUT_DIR]: train and print the val figures."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not 1 <= len(args) <= 2:
-        raise SystemExit("usage: python -m socialcare.scoring.train DATA_DIR [OUT_DIR]")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    out_dir = Path(args[1]) if len(args) > 1 else HEAD_FILE.parent
-    meta = train_sentiment(data_dir=Path(args[0]), out_dir=out_dir)
-    for kind, cand in meta["metrics"]["candidates"].items():
-        val = cand["val"]
-        print(f"{kind}: val macro recall {val['macro_recall']:.4f} accuracy {val['accuracy']:.4f}")
-    print(f"shipped {meta['head']['kind']} to {out_dir}")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,6 @@ import hashlib
 import logging
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -279,24 +278,3 @@ def train_complaint(
     }
     write_sidecar(head_path, meta)
     return meta
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """python -m socialcare.scoring.train_complaint DATA_DIR [OUT_DIR]."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not 1 <= len(args) <= 2:
-        raise SystemExit("usage: python -m socialcare.scoring.train_complaint DATA_DIR [OUT_DIR]")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    out_dir = Path(args[1]) if len(args) > 1 else COMPLAINT_FILE.parent
-    meta = train_complaint(data_dir=Path(args[0]), out_dir=out_dir)
-    for name, cand in meta["metrics"]["candidates"].items():
-        cv = cand["cv"]
-        print(
-            f"{name}: CV F1 {cv['f1']:.4f} P {cv['precision']:.4f} R {cv['recall']:.4f} "
-            f"acc {cv['accuracy']:.4f} macro-F1 {cv['macro_f1']:.4f} log loss {cv['log_loss']:.4f}"
-        )
-    print(f"shipped {meta['head']['kind']} to {out_dir}")
-
-
-if __name__ == "__main__":
-    main()

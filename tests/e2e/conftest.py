@@ -25,13 +25,20 @@ HEAD = SHARED_DATA / "twcs" / "twcs_head_1000.csv"
 DEADLINE = 300.0
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = DEADLINE) -> float:
+def wait_for(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float = DEADLINE,
+    detail: Callable[[], str] | None = None,
+) -> float:
+    """Seconds until check() held; past timeout, fail naming what (and detail(), e.g. logs)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if check():
             return time.monotonic() - start
         time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    extra = f"\n{detail()}" if detail is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
 
 
 class Deployment:

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from socialcare.posts.service import ensure_account
 from socialcare.routing.models import Agent
 from socialcare.setup import add_agent
 from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA
+from tests.e2e.conftest import wait_for
 from tests.standins.x_api import XStandIn
 
 pytestmark = pytest.mark.slow
@@ -190,15 +191,6 @@ def _count(settings: config.Settings, stmt: Any) -> int:
         return int(s.execute(stmt).scalar_one())
 
 
-def _wait_for(check: Callable[[], bool], limit: float, what: str, procs: Processes) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        if check():
-            return time.monotonic() - start
-        time.sleep(1.0)
-    raise AssertionError(f"not within {limit:.0f}s: {what}\n{procs.log_tail()}")
-
-
 class AgentAtWork(threading.Thread):
     """Claims the top case, queues a public reply to it and enqueues the send; resolves every
     fourth case straight away, so that customer's next post opens a new case."""
@@ -265,7 +257,9 @@ def test_killed_workers_and_a_failing_x_api_lose_no_mention_and_send_no_reply_tw
 
     api.release(FIRST)
     first = select(func.count()).select_from(Post).where(Post.is_brand.is_(False))
-    _wait_for(lambda: _count(settings, first) == FIRST, START_LIMIT, "the first poll", procs)
+    wait_for(
+        lambda: _count(settings, first) == FIRST, "the first poll", START_LIMIT, procs.log_tail
+    )
 
     # Mentions arrive, an agent answers, the X API fails now and then and workers die.
     api.faults, api.create_latency = FAULTS, CREATE_LATENCY
@@ -293,11 +287,11 @@ def test_killed_workers_and_a_failing_x_api_lose_no_mention_and_send_no_reply_tw
     api.faults = 0.0
     busy = time.monotonic() - started
 
-    settle = _wait_for(
+    settle = wait_for(
         lambda: _settled(settings, api.released),
-        SETTLE_LIMIT,
         "every mention routed and every reply sent or failed",
-        procs,
+        SETTLE_LIMIT,
+        procs.log_tail,
     )
     assert procs.alive(), procs.log_tail()
     assert not api.errors, api.errors[0]
