@@ -116,6 +116,43 @@ def _attach(
     record(session, actor=WORKER, kind="post_attached", case_id=case.id, post_id=post.id)
 
 
+def raise_for_visibility(
+    *, session: Session, risen: Sequence[tuple[int, str]], settings: Settings
+) -> list[int]:
+    """Open cases whose posts gained audience or engagement rise to the posts' new priority
+    (never lower); returns the case ids raised."""
+    raised: list[int] = []
+    for post_id, priority in risen:
+        post = session.get(Post, post_id)
+        if post is None or post.case_id is None:
+            continue  # not routed yet: routing reads the refreshed score
+        case = session.execute(
+            _locked(select(Case).where(Case.id == post.case_id, Case.status.in_(OPEN_STATUSES)))
+        ).scalar_one_or_none()
+        if case is None or _more_urgent(priority, case.priority) == case.priority:
+            continue
+        previous, case.priority = case.priority, priority
+        if post.score is not None:
+            case.urgency = max(case.urgency, post.score.urgency)
+        team = session.get(Team, case.team_id) if case.team_id is not None else None
+        if team is not None:
+            case.sla_due_at = sla_due(
+                team=team, priority=priority, opened_at=case.opened_at, settings=settings
+            )
+        record(
+            session,
+            actor=WORKER,
+            kind="priority_raised",
+            case_id=case.id,
+            post_id=post_id,
+            priority=priority,
+            previous=previous,
+            reason="audience or engagement grew",
+        )
+        raised.append(case.id)
+    return raised
+
+
 def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings) -> list[int]:
     """Put scored customer posts into cases and link brand replies; returns the case ids touched."""
     touched: list[int] = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from socialcare.cases.service import raise_for_visibility
 from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
@@ -15,6 +16,7 @@ from socialcare.errors import RateLimited, SourceError
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, ingest_posts, store_cursors
+from socialcare.scoring.service import refresh_urgency
 from socialcare.scoring.service import score_posts as score_posts_service
 from socialcare.sources.registry import get_source
 
@@ -60,6 +62,9 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
             observed_at=result.observed_at,
             grace_seconds=settings.step_grace_seconds,
         )
+        if stored.refreshed:
+            risen = refresh_urgency(session=session, post_ids=stored.refreshed, settings=settings)
+            raise_for_visibility(session=session, risen=risen, settings=settings)
         # Another poll may have advanced the cursors meanwhile: never move them back.
         if account.cursors == old_cursors:
             store_cursors(session=session, account=account, cursors=result.cursors)

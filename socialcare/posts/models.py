@@ -81,6 +81,10 @@ class Post(Base):
     conversation_external_id: Mapped[str | None] = mapped_column(String(64))
     quoted_external_id: Mapped[str | None] = mapped_column(String(64))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Interactions per hour: since the post became public at first sight, then between the last
+    # two observations whenever a later poll sees the post again with new counts.
+    engagement_per_hour: Mapped[float | None] = mapped_column(Float)
+    metrics_observed_at: Mapped[datetime | None]
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stage: Mapped[str] = mapped_column(String(16), default=STAGE_INGESTED)
     next_step_at: Mapped[datetime | None]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from socialcare.db import insert_for, utcnow
@@ -17,6 +17,7 @@ from socialcare.posts.models import (
     Account,
     Post,
 )
+from socialcare.scoring.urgency import engagement_total
 from socialcare.sources.base import AccountRef, IncomingPost
 
 MAX_TEXT = 20_000
@@ -30,6 +31,8 @@ class IngestResult:
     to_link: list[int] = field(default_factory=list)
     ignored: int = 0
     duplicates: int = 0
+    # Posts stored before and seen again with more engagement: their urgency wants refreshing.
+    refreshed: list[int] = field(default_factory=list)
 
 
 def account_ref(account: Account) -> AccountRef:
@@ -80,6 +83,52 @@ def _stage(p: IncomingPost) -> str:
     if p.is_brand and not p.in_reply_to_external_id:
         return STAGE_IGNORED
     return STAGE_INGESTED
+
+
+# A first sight of a post counts its engagement as gained over at least this long, so a post seen
+# seconds after it went public does not look viral from a single like.
+MIN_FIRST_SIGHT_HOURS = 0.25
+# Between two observations, at least this long (two polls of one batch can be seconds apart).
+MIN_GROWTH_HOURS = 1 / 60
+
+
+def first_sight_rate(metrics: dict[str, Any], *, created_at: datetime, seen: datetime) -> float:
+    """Interactions an hour since the post became public, as first seen."""
+    hours = max((seen - created_at).total_seconds() / 3600, MIN_FIRST_SIGHT_HOURS)
+    return engagement_total(metrics) / hours
+
+
+def _refresh(session: Session, p: IncomingPost, seen: datetime) -> int | None:
+    """A post seen again: its author's reach and its counts are updated; returns its id when
+    either changed (new counts also store the interactions an hour between the two sightings)."""
+    row = session.execute(
+        select(
+            Post.id,
+            Post.metrics,
+            Post.observed_at,
+            Post.metrics_observed_at,
+            Post.author_followers,
+            Post.author_verified,
+        ).where(Post.platform == p.platform, Post.external_id == p.external_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    values: dict[str, Any] = {}
+    if p.author_followers is not None and p.author_followers != row.author_followers:
+        values["author_followers"] = p.author_followers
+    if p.author_verified and not row.author_verified:
+        values["author_verified"] = True
+    last_seen = row.metrics_observed_at or row.observed_at
+    grew = bool(p.metrics) and p.metrics != row.metrics and seen > last_seen
+    if grew:
+        hours = max((seen - last_seen).total_seconds() / 3600, MIN_GROWTH_HOURS)
+        gained = max(0.0, engagement_total(p.metrics) - engagement_total(row.metrics or {}))
+        values.update(
+            metrics=p.metrics, engagement_per_hour=gained / hours, metrics_observed_at=seen
+        )
+    if values:
+        session.execute(update(Post).where(Post.id == row.id).values(**values))
+    return int(row.id) if values else None
 
 
 def ingest_posts(
@@ -133,6 +182,10 @@ def ingest_posts(
                 conversation_external_id=p.conversation_external_id,
                 quoted_external_id=p.quoted_external_id,
                 metrics=p.metrics,
+                engagement_per_hour=first_sight_rate(
+                    p.metrics, created_at=p.created_at, seen=max(seen, p.created_at)
+                ),
+                metrics_observed_at=max(seen, p.created_at),
                 raw=p.raw,
                 stage=stage,
                 next_step_at=now + timedelta(seconds=grace_seconds)
@@ -146,6 +199,9 @@ def ingest_posts(
         new_id = session.execute(stmt).scalar_one_or_none()
         if new_id is None:
             result.duplicates += 1
+            refreshed = _refresh(session, p, seen)
+            if refreshed is not None and stage == STAGE_INGESTED and not p.is_brand:
+                result.refreshed.append(refreshed)
         elif stage == STAGE_IGNORED:
             result.ignored += 1
         elif p.is_brand:

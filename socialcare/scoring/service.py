@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from socialcare.config import Settings
 from socialcare.db import changed_rows, utcnow
 from socialcare.posts.models import STAGE_INGESTED, STAGE_SCORED, Post, Score
+from socialcare.routing.rules import PRIORITY_ORDER
 from socialcare.scoring.base import SentimentModel
 from socialcare.scoring.topics import topic_of
-from socialcare.scoring.urgency import UrgencyInput, priority_for, urgency
+from socialcare.scoring.urgency import UrgencyInput, priority_for, rescore, urgency
 
 
 class ComplaintScorer(Protocol):
@@ -86,6 +87,7 @@ def score_posts(
                 followers=post.author_followers,
                 verified=post.author_verified,
                 metrics=post.metrics or {},
+                engagement_per_hour=post.engagement_per_hour,
                 prior_unanswered=_prior_unanswered(session, post),
                 waited_seconds=(post.observed_at - post.created_at).total_seconds(),
                 reference_sla_seconds=reference_sla,
@@ -106,3 +108,29 @@ def score_posts(
         scored.append(post.id)
     session.flush()
     return scored
+
+
+def refresh_urgency(
+    *, session: Session, post_ids: Sequence[int], settings: Settings
+) -> list[tuple[int, str]]:
+    """Recompute the urgency of scored posts seen again with a new audience or engagement;
+    returns (post id, new priority) for those whose priority rose."""
+    rows = session.execute(
+        select(Post, Score).join(Score, Score.post_id == Post.id).where(Post.id.in_(post_ids))
+    ).all()
+    risen: list[tuple[int, str]] = []
+    for post, score in rows:
+        result = rescore(
+            list(score.reasons),
+            topic=score.topic,
+            followers=post.author_followers,
+            verified=post.author_verified,
+            metrics=post.metrics or {},
+            engagement_per_hour=post.engagement_per_hour,
+        )
+        priority = priority_for(result.score, settings.urgency_thresholds)
+        if PRIORITY_ORDER.index(priority) < PRIORITY_ORDER.index(score.priority):
+            risen.append((post.id, priority))
+        score.urgency, score.reasons, score.priority = result.score, result.reasons, priority
+    session.flush()
+    return risen

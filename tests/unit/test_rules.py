@@ -85,11 +85,23 @@ def test_every_reason_carries_signal_value_weight_and_the_weights_sum_to_one():
         "reach",
         "repeat_contact",
         "engagement",
+        "engagement_growth",
         "waiting",
     }
     assert sum(r["weight"] for r in result.reasons) == pytest.approx(1.0)
     assert result.score == pytest.approx(sum(r["contribution"] for r in result.reasons), abs=1e-3)
     assert all(0.0 <= r["value"] <= 1.0 for r in result.reasons)
+
+
+def test_a_complaint_gaining_reposts_fast_outranks_the_same_complaint_sitting_still():
+    still = _u(negative=0.8, topic="billing", complaint=0.7, followers=500, engagement_per_hour=0)
+    spreading = _u(
+        negative=0.8, topic="billing", complaint=0.7, followers=500, engagement_per_hour=400
+    )
+    assert spreading.score > still.score
+    growth = next(r for r in spreading.reasons if r["signal"] == "engagement_growth")
+    assert growth["detail"] == "+400 interactions/h"
+    assert growth["value"] == pytest.approx(0.867, abs=1e-3)  # log10(401) / 3
 
 
 @pytest.mark.parametrize(
