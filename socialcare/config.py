@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,6 +54,7 @@ class Settings(BaseSettings):
 
     sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
     encoder_model: str = Field("", alias="ENCODER_MODEL")
+    scoring_quantize: Literal["none", "int8"] = Field("none", alias="SCORING_QUANTIZE")
     score_batch_size: int = Field(32, alias="SCORE_BATCH_SIZE", ge=1, le=1024)
     urgency_thresholds: Annotated[tuple[float, float, float], NoDecode] = Field(
         (0.70, 0.45, 0.25), alias="URGENCY_THRESHOLDS"

@@ -47,6 +47,7 @@ class ComplaintModel:
         encoder: str | Path | None = None,
         head_file: Path = COMPLAINT_FILE,
         batch_size: int = 32,
+        quantize: str = "none",
     ) -> None:
         try:
             meta = json.loads(head_file.with_suffix(".json").read_text())
@@ -57,7 +58,7 @@ class ComplaintModel:
             raise ModelError(f"complaint model file {head_file}: {exc}") from exc
         if self.head.out.out_features != 1:
             raise ModelError(f"complaint model file {head_file}: not a one-logit head")
-        self.encoder = get_encoder(encoder)
+        self.encoder = get_encoder(encoder, quantize)
         if not all(0 <= n <= self.encoder.n_layers for n in self.layers):
             raise ModelError(f"ENCODER_MODEL={encoder!r}: has no layers {self.layers}")
         want = self.encoder.dim * max(1, len(self.layers))
@@ -70,6 +71,8 @@ class ComplaintModel:
         self.batch_size = batch_size
         self.meta = meta
         self.name = f"builtin:complaint@{sha256_files(head_file)[:12]}"
+        if quantize != "none":
+            self.name += f"+{quantize}"
 
     @torch.inference_mode()
     def predict(self, texts: Sequence[str]) -> list[float]:
@@ -82,8 +85,8 @@ class ComplaintModel:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(encoder: str, batch_size: int) -> ComplaintModel:
-    return ComplaintModel(encoder or None, batch_size=batch_size)
+def _load(encoder: str, batch_size: int, quantize: str) -> ComplaintModel:
+    return ComplaintModel(encoder or None, batch_size=batch_size, quantize=quantize)
 
 
 def get_complaint_model(settings: Settings | None = None) -> ComplaintModel:
@@ -92,4 +95,4 @@ def get_complaint_model(settings: Settings | None = None) -> ComplaintModel:
         from socialcare.config import get_settings
 
         settings = get_settings()
-    return _load(settings.encoder_model, settings.score_batch_size)
+    return _load(settings.encoder_model, settings.score_batch_size, settings.scoring_quantize)

@@ -92,10 +92,27 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
+QUANTIZE_CHOICES = ("none", "int8")
+
+
+def quantize_linear(module: nn.Module) -> nn.Module:
+    """A copy of module with every Linear layer in dynamic int8 (weights int8, activations
+    quantized per batch): about 1.8x faster on CPU, same quality (bench/quantization.py)."""
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # PyTorch points at torchao for new work; eager dynamic quantization is still supported.
+        warnings.simplefilter("ignore")
+        quantized: nn.Module = quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)
+    return quantized
+
+
 class SentenceEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from a transformer encoder."""
 
-    def __init__(self, encoder: str | Path | None = None) -> None:
+    def __init__(self, encoder: str | Path | None = None, quantize: str = "none") -> None:
         from transformers import AutoModel, AutoTokenizer
 
         ref = str(encoder) if encoder else str(default_encoder_dir())
@@ -108,6 +125,12 @@ class SentenceEncoder:
             raise ModelError(f"{setting}: could not load the encoder from {ref}: {exc}") from exc
         self.dim = int(self.model.config.hidden_size)
         self.n_layers = int(self.model.config.num_hidden_layers)
+        if quantize not in QUANTIZE_CHOICES:
+            raise ModelError(f"SCORING_QUANTIZE={quantize!r}: one of {', '.join(QUANTIZE_CHOICES)}")
+        self.quantize = quantize
+        if quantize == "int8":
+            self.model = quantize_linear(self.model).eval()
+            self.name += "+int8"
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -158,10 +181,11 @@ class SentenceEncoder:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_encoder(encoder: str) -> SentenceEncoder:
-    return SentenceEncoder(encoder or None)
+def _cached_encoder(encoder: str, quantize: str) -> SentenceEncoder:
+    return SentenceEncoder(encoder or None, quantize)
 
 
-def get_encoder(encoder: str | Path | None = None) -> SentenceEncoder:
-    """The process's one SentenceEncoder for this ENCODER_MODEL value ('' or None: built-in)."""
-    return _cached_encoder(str(encoder) if encoder else "")
+def get_encoder(encoder: str | Path | None = None, quantize: str = "none") -> SentenceEncoder:
+    """The process's one SentenceEncoder for this ENCODER_MODEL ('' or None: built-in) and
+    SCORING_QUANTIZE value."""
+    return _cached_encoder(str(encoder) if encoder else "", quantize)

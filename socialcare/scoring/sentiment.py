@@ -26,6 +26,7 @@ from socialcare.scoring.encoder import (
     get_encoder,
     mean_pool,
     preprocess,
+    quantize_linear,
     run_layers,
     sha256_files,
 )
@@ -134,6 +135,7 @@ class EncoderHeadSentiment:
         encoder: str | Path | None = None,
         head_file: Path | None = None,
         batch_size: int = 32,
+        quantize: str = "none",
     ) -> None:
         head_file = head_file or default_head_file()
         try:
@@ -144,7 +146,7 @@ class EncoderHeadSentiment:
             raise ModelError(f"SENTIMENT_MODEL=builtin: head file {head_file}: {exc}") from exc
         if tuple(meta.get("labels", ())) != LABELS:
             raise ModelError(f"SENTIMENT_MODEL=builtin: {head_file} labels are not {LABELS}")
-        self.encoder = get_encoder(encoder)
+        self.encoder = get_encoder(encoder, quantize)
         if self.head.in_dim != self.encoder.dim:
             raise ModelError(
                 f"ENCODER_MODEL={encoder!r}: {self.encoder.dim}-d embeddings, head wants "
@@ -152,6 +154,8 @@ class EncoderHeadSentiment:
             )
         self.n_top = int(meta.get("finetuned_layers", 0))
         self.top = self._top_layers(layer_state, encoder)
+        if quantize == "int8" and self.n_top:
+            self.top = quantize_linear(self.top).eval()  # type: ignore[assignment]
         self.batch_size = batch_size
         self.meta = meta
         self.name = f"builtin:minilm-l6-head@{sha256_files(head_file)[:12]}"
@@ -159,6 +163,8 @@ class EncoderHeadSentiment:
             self.name += f"+top{self.n_top}"
         if encoder:
             self.name += f"+encoder={encoder}"
+        if quantize != "none":
+            self.name += f"+{quantize}"
 
     def _top_layers(
         self, state: dict[str, torch.Tensor], encoder: str | Path | None
@@ -168,7 +174,11 @@ class EncoderHeadSentiment:
             return nn.ModuleList()
         if not 0 < self.n_top <= self.encoder.n_layers:
             raise ModelError(f"ENCODER_MODEL={encoder!r}: has no top {self.n_top} layers")
-        top = copy.deepcopy(self.encoder.layers[-self.n_top :])
+        source = self.encoder.layers[-self.n_top :]
+        if self.encoder.quantize == "none":
+            top = copy.deepcopy(source)
+        else:  # fresh full-precision layers of the same kind take the fine-tuned weights
+            top = nn.ModuleList(type(layer)(self.encoder.model.config) for layer in source)
         try:
             top.load_state_dict(state)
         except RuntimeError as exc:
@@ -219,7 +229,7 @@ def label_indices(id2label: dict[int, str]) -> list[int]:
 class HFSequenceSentiment:
     """Any Hugging Face sequence-classification model (directory or cached hub id)."""
 
-    def __init__(self, model: str, batch_size: int = 32) -> None:
+    def __init__(self, model: str, batch_size: int = 32, quantize: str = "none") -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
@@ -235,6 +245,9 @@ class HFSequenceSentiment:
         self.index = index
         self.batch_size = batch_size
         self.name = f"hf:{model}@{self._fingerprint(model)}"
+        if quantize == "int8":
+            self.model = quantize_linear(self.model).eval()
+            self.name += "+int8"
 
     def _fingerprint(self, model: str) -> str:
         """Short sha256 of a directory's weight files, else the hub commit."""
@@ -262,11 +275,20 @@ class HFSequenceSentiment:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(choice: str, encoder: str, batch_size: int) -> SentimentModel:
+def _load(choice: str, encoder: str, batch_size: int, quantize: str) -> SentimentModel:
     """Load a model once per process for these setting values."""
     if choice.strip().lower() == "builtin":
-        return EncoderHeadSentiment(encoder or None, batch_size=batch_size)
-    return HFSequenceSentiment(choice.strip(), batch_size=batch_size)
+        return EncoderHeadSentiment(encoder or None, batch_size=batch_size, quantize=quantize)
+    return HFSequenceSentiment(choice.strip(), batch_size=batch_size, quantize=quantize)
+
+
+def quantized(model: EncoderHeadSentiment) -> EncoderHeadSentiment:
+    """The same built-in model again, in dynamic int8 (what SCORING_QUANTIZE=int8 loads)."""
+    return EncoderHeadSentiment(
+        None if model.encoder.name == DEFAULT_ENCODER_NAME else model.encoder.name,
+        batch_size=model.batch_size,
+        quantize="int8",
+    )
 
 
 def get_sentiment_model(settings: Settings | None = None) -> SentimentModel:
@@ -275,4 +297,9 @@ def get_sentiment_model(settings: Settings | None = None) -> SentimentModel:
         from socialcare.config import get_settings
 
         settings = get_settings()
-    return _load(settings.sentiment_model, settings.encoder_model, settings.score_batch_size)
+    return _load(
+        settings.sentiment_model,
+        settings.encoder_model,
+        settings.score_batch_size,
+        settings.scoring_quantize,
+    )

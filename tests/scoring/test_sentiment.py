@@ -95,6 +95,40 @@ def test_model_is_cached_per_settings(builtin: EncoderHeadSentiment) -> None:
     assert get_sentiment_model(settings) is builtin
 
 
+def test_int8_quantization_keeps_the_labels_of_the_full_precision_model(
+    builtin: EncoderHeadSentiment,
+) -> None:
+    from socialcare.scoring.complaint import get_complaint_model
+
+    settings = load_settings(
+        SENTIMENT_MODEL="builtin", ENCODER_MODEL="", SCORE_BATCH_SIZE=4, SCORING_QUANTIZE="int8"
+    )
+    int8 = get_sentiment_model(settings)
+    assert int8 is not builtin and int8.name == builtin.name + "+int8"
+    assert isinstance(int8, EncoderHeadSentiment)
+    assert int8.encoder is not builtin.encoder  # the full-precision encoder is left as it was
+    linear = [m for m in int8.encoder.model.modules() if type(m).__name__ == "Linear"]
+    assert not any(type(m) is torch.nn.Linear for m in linear)
+    texts = [t for t in TEXTS if t] + [
+        "my bill doubled and nobody answers the phone",
+        "love the new app update, so smooth",
+        "is the store open on sundays?",
+    ]
+
+    def label(p: dict[str, float]) -> str:
+        return max(p, key=lambda k: p[k])
+
+    full, small = builtin.predict(texts), int8.predict(texts)
+    # Where the full model is sure, int8 agrees; a two-letter "ok" may tip between classes.
+    sure = [i for i, p in enumerate(full) if max(p.values()) >= 0.6]
+    assert len(sure) >= len(texts) - 1
+    assert [label(small[i]) for i in sure] == [label(full[i]) for i in sure]
+    shifts = [abs(a[k] - b[k]) for i in sure for a, b in [(full[i], small[i])] for k in a]
+    assert max(shifts) < 0.15
+    complaint = get_complaint_model(settings)
+    assert complaint.encoder is int8.encoder and complaint.name.endswith("+int8")
+
+
 def test_missing_hf_model_names_the_setting() -> None:
     with pytest.raises(ModelError, match="SENTIMENT_MODEL") as info:
         HFSequenceSentiment("no-such-org/no-such-sentiment-model")

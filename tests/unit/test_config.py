@@ -63,6 +63,7 @@ def test_redis_url_makes_redis_the_broker_and_broker_url_overrides_it(monkeypatc
         ("SLA_SECONDS", "P1=900"),
         ("URGENCY_THRESHOLDS", "0.2,0.5,0.7"),
         ("LOG_LEVEL", "LOUD"),
+        ("SCORING_QUANTIZE", "int4"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_a_message_naming_the_variable(monkeypatch, name, value):

@@ -1,0 +1,140 @@
+"""Faster sentiment inference that keeps the quality bar: PyTorch fp32 against int8 and ONNX.
+
+One run, the same texts (TweetEval validation), the same batches, so the ratios hold on a noisy
+machine. Variants:
+
+  torch-fp32    the shipped model as socialcare runs it (the baseline)
+  torch-int8    the same with dynamic int8 quantization of every Linear layer (SCORING_QUANTIZE)
+  onnx-fp32     the same network exported to ONNX, run by ONNX Runtime   (needs onnxruntime,
+  onnx-int8     ONNX Runtime's dynamic int8 quantization of that export   onnx and onnxscript)
+
+For each: macro recall and accuracy on the labelled file, posts/s, and posts/s over the
+baseline's.
+
+    .venv/bin/python -m bench.quantization [--data ../shared/data/sentiment/tweeteval-val]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "sentiment" / "tweeteval-val"
+
+
+def _evaluate(
+    name: str, predict: Callable[[Sequence[str]], list[dict[str, float]]], examples: list[Any]
+) -> dict[str, Any]:
+    from socialcare.scoring.evaluate import evaluate_examples
+
+    class Wrapped:
+        def __init__(self) -> None:
+            self.name = name
+
+        def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+            return predict(texts)
+
+    predict([e.text for e in examples[:32]])  # warm up
+    start = time.perf_counter()
+    result = evaluate_examples(examples, Wrapped())
+    seconds = time.perf_counter() - start
+    return {
+        "variant": name,
+        "macro_recall": round(result["macro_recall"], 4),
+        "accuracy": round(result["accuracy"], 4),
+        "posts_per_s": round(len(examples) / seconds, 1),
+    }
+
+
+def _onnx_variants(model: Any, work: Path) -> dict[str, Callable[[Sequence[str]], Any]]:
+    """ONNX Runtime sessions over an export of the model; empty when the packages are missing."""
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        return {}
+    import torch
+
+    from socialcare.scoring.encoder import batches, mean_pool, preprocess, run_layers
+
+    class Whole(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embeddings = model.encoder.model.embeddings
+            self.lower = model.encoder.layers[: model.encoder.n_layers - model.n_top]
+            self.top = model.top
+            self.head = model.head
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+            hidden = run_layers([*self.lower, *self.top], hidden, attention_mask)
+            return torch.softmax(self.head(mean_pool(hidden, attention_mask)), dim=-1)
+
+    enc = model.encoder.tokenize(["an example post", "another one, a little longer"])
+    args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    fp32 = work / "sentiment.onnx"
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    shapes = {name: {0: batch, 1: seq} for name in names}
+    torch.onnx.export(
+        Whole().eval(),
+        args,
+        str(fp32),
+        input_names=names,
+        output_names=["probs"],
+        dynamic_shapes=shapes,
+        dynamo=True,
+    )
+    int8 = work / "sentiment.int8.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+
+    def runner(path: Path) -> Callable[[Sequence[str]], Any]:
+        options = ort.SessionOptions()
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        labels = ("negative", "neutral", "positive")
+
+        def predict(texts: Sequence[str]) -> list[dict[str, float]]:
+            out: list[dict[str, float]] = [{} for _ in texts]
+            clean = [preprocess(t) for t in texts]
+            for idx, part in batches(clean, model.batch_size):
+                tokens = model.encoder.tokenize(part)
+                feeds = {k: v.numpy() for k, v in tokens.items()}
+                (probs,) = session.run(["probs"], feeds)
+                for i, row in zip(idx, probs, strict=True):
+                    out[i] = {label: float(p) for label, p in zip(labels, row, strict=True)}
+            return out
+
+        return predict
+
+    return {"onnx-fp32": runner(fp32), "onnx-int8": runner(int8)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+
+    from socialcare.scoring.evaluate import read_labelled
+    from socialcare.scoring.sentiment import EncoderHeadSentiment, quantized
+
+    examples = read_labelled(args.data)
+    baseline = EncoderHeadSentiment()
+    rows = [_evaluate("torch-fp32", baseline.predict, examples)]
+    with tempfile.TemporaryDirectory(prefix="sc-onnx-") as tmp:
+        for name, predict in _onnx_variants(baseline, Path(tmp)).items():
+            rows.append(_evaluate(name, predict, examples))
+    rows.append(_evaluate("torch-int8", quantized(EncoderHeadSentiment()).predict, examples))
+    base = rows[0]["posts_per_s"]
+    for row in rows:
+        row["speed_over_torch_fp32"] = round(row["posts_per_s"] / base, 3)
+    print(json.dumps({"data": str(args.data), "examples": len(examples), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
