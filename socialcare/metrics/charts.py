@@ -176,7 +176,8 @@ def volume_png(digest: Digest) -> bytes:
     return _png(fig)
 
 
-CHARTS: dict[str, Callable[[Digest], bytes]] = {
+ChartFn = Callable[[Digest], bytes]
+CHARTS: dict[str, ChartFn] = {
     "distribution": distribution_png,
     "trend": trend_png,
     "sla_trend": sla_trend_png,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
+
+import matplotlib.image
 
 from socialcare.metrics.digest_model import (
     Digest,
@@ -125,3 +128,13 @@ def empty_digest() -> Digest:
         volume_by_hour=[],
         report_url=None,
     )
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Height and width of a PNG, decoded in full by matplotlib (fails on anything else)."""
+    assert data.startswith(PNG_SIGNATURE)
+    pixels = matplotlib.image.imread(io.BytesIO(data), format="png")
+    return int(pixels.shape[0]), int(pixels.shape[1])
