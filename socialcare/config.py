@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,9 +11,12 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from socialcare.errors import ConfigError
+from socialcare.metrics.recipients import Recipient, parse_recipients, parse_smtp_url
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 BUNDLED_TWCS = Path(__file__).parent / "data" / "twcs_sample.csv"
+# Never echoed in an error message: they carry passwords or act as one.
+SECRET_VARIABLES = frozenset({"SMTP_URL", "SLACK_WEBHOOK_URL"})
 
 
 class Settings(BaseSettings):
@@ -62,6 +66,13 @@ class Settings(BaseSettings):
     sla_seconds: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400},
         alias="SLA_SECONDS",
+    )
+
+    smtp_url: str = Field("", alias="SMTP_URL")
+    digest_email_from: str = Field("", alias="DIGEST_EMAIL_FROM")
+    slack_webhook_url: str = Field("", alias="SLACK_WEBHOOK_URL")
+    digest_recipients: Annotated[list[Recipient], NoDecode] = Field(
+        default_factory=list, alias="DIGEST_RECIPIENTS"
     )
 
     @field_validator("replay_files", mode="before")
@@ -118,6 +129,34 @@ class Settings(BaseSettings):
             raise ValueError("a redis:// or rediss:// URL")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp(cls, value: str) -> str:
+        if value.strip():
+            parse_smtp_url(value)
+        return value.strip()
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _check_webhook(cls, value: str) -> str:
+        if value.strip() and not value.strip().startswith(("https://", "http://")):
+            raise ValueError("an https:// incoming-webhook URL")
+        return value.strip()
+
+    @field_validator("digest_email_from")
+    @classmethod
+    def _check_from(cls, value: str) -> str:
+        if value.strip() and "@" not in parseaddr(value)[1]:
+            raise ValueError("an address, e.g. digests@example.com or Care <digests@example.com>")
+        return value.strip()
+
+    @field_validator("digest_recipients", mode="before")
+    @classmethod
+    def _parse_recipients(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_recipients(value)
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _check_log_format(cls, value: str) -> str:
@@ -161,7 +200,8 @@ def _explain(exc: ValidationError) -> str:
         name = str(err["loc"][0]) if err["loc"] else "?"
         field = Settings.model_fields.get(name)
         env = field.alias if field is not None and field.alias else name.upper()
-        lines.append(f"{env}: {err['msg']} (got {err.get('input')!r})")
+        got = "value hidden" if env in SECRET_VARIABLES else f"got {err.get('input')!r}"
+        lines.append(f"{env}: {err['msg']} ({got})")
     return "invalid settings: " + "; ".join(lines)
 
 

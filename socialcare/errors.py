@@ -52,3 +52,16 @@ class ReplyOutcomeUnknown(SourceError):
 
 class ModelError(SocialcareError):
     """A scoring model could not be loaded; the message names the setting that chose it."""
+
+
+class DeliveryError(SocialcareError):
+    """A digest could not be delivered (email, Slack).
+
+    permanent: retrying cannot help (rejected address, bad credentials, webhook gone).
+    retry_after: seconds the far side asked to wait before trying again, if it said.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after

@@ -1,0 +1,103 @@
+"""The figures a manager latency digest carries: plain data, filled in by the digest queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One group's first-response figures over a period; seconds, None where there is no data."""
+
+    cases: int
+    answered: int
+    unanswered: int
+    p50_s: float | None
+    p90_s: float | None
+    p95_s: float | None
+    mean_s: float | None
+    sla_attainment: float | None  # 0..1, unanswered past SLA count as misses
+    detection_p50_s: float | None
+    waiting_p50_s: float | None
+    handling_p50_s: float | None
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """A team's or a priority's figures, with the previous period's for comparison."""
+
+    name: str
+    current: Figures
+    previous: Figures | None
+
+
+@dataclass(frozen=True)
+class WorstWait:
+    """One of the period's longest waits for a first response."""
+
+    handle: str
+    url: str | None
+    waited_s: float
+    answered: bool
+    followers: int
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One day's figures in the digest's time zone."""
+
+    day: date
+    p50_s: float | None
+    p90_s: float | None
+    sla_attainment: float | None
+    cases: int
+
+
+@dataclass(frozen=True)
+class HourVolume:
+    """Customer posts and active agents in one hour of the day (0..23, digest time zone)."""
+
+    hour: int
+    posts: int
+    agents: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything one digest shows, for one brand over one day or week."""
+
+    brand: str
+    period: str  # "day" | "week"
+    start: datetime  # aware, inclusive
+    end: datetime  # aware, exclusive
+    tz: str  # IANA name the digest is shown in
+    total: Figures
+    previous: Figures | None
+    by_team: list[GroupFigures]
+    by_priority: list[GroupFigures]
+    business_hours: Figures | None
+    off_hours: Figures | None
+    exposure_followers: int  # followers of authors whose posts waited unanswered past SLA
+    worst_waits: list[WorstWait]
+    first_response_seconds: list[float]  # for the distribution chart
+    trend: list[TrendPoint]
+    volume_by_hour: list[HourVolume]
+    report_url: str | None  # link to the web reports page
+
+
+def empty_figures() -> Figures:
+    """Figures of a group without a single case."""
+    return Figures(
+        cases=0,
+        answered=0,
+        unanswered=0,
+        p50_s=None,
+        p90_s=None,
+        p95_s=None,
+        mean_s=None,
+        sla_attainment=None,
+        detection_p50_s=None,
+        waiting_p50_s=None,
+        handling_p50_s=None,
+    )

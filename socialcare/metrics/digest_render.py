@@ -1,0 +1,268 @@
+"""A digest as plain text, as an HTML email body and as a Slack Block Kit message (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from socialcare.metrics.digest_format import (
+    clean,
+    duration_change,
+    format_count,
+    format_duration,
+    percent_change,
+    period_label,
+    safe_url,
+    title,
+)
+from socialcare.metrics.digest_model import Digest, Figures, GroupFigures, WorstWait
+
+CHART_TITLES = {
+    "distribution": "First response times",
+    "trend": "First response by day",
+    "sla_trend": "Within SLA by day",
+    "volume": "Posts and agents by hour",
+}
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_NAME_WIDTH = 24
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The period's key figures as text, each with its change against the previous period."""
+
+    cases: str
+    answered: str
+    unanswered: str
+    p50: str
+    p90: str
+    p95: str
+    mean: str
+    sla: str
+    split: str  # where the time went: detection, waiting, handling medians
+
+
+def headline(current: Figures, previous: Figures | None) -> Headline:
+    """Text for one group's figures, compared with the previous period where there is one."""
+
+    def was(name: str) -> Any:
+        return None if previous is None else getattr(previous, name)
+
+    return Headline(
+        cases=format_count(current.cases),
+        answered=format_count(current.answered),
+        unanswered=format_count(current.unanswered),
+        p50=duration_change(current.p50_s, was("p50_s")),
+        p90=duration_change(current.p90_s, was("p90_s")),
+        p95=duration_change(current.p95_s, was("p95_s")),
+        mean=duration_change(current.mean_s, was("mean_s")),
+        sla=percent_change(current.sla_attainment, was("sla_attainment")),
+        split=(
+            f"detection {format_duration(current.detection_p50_s)}"
+            f" · waiting {format_duration(current.waiting_p50_s)}"
+            f" · handling {format_duration(current.handling_p50_s)}"
+        ),
+    )
+
+
+def _group_row(group: GroupFigures) -> dict[str, str]:
+    h = headline(group.current, group.previous)
+    return {
+        "name": clean(group.name),
+        "cases": h.cases,
+        "unanswered": h.unanswered,
+        "p50": h.p50,
+        "p90": h.p90,
+        "sla": h.sla,
+    }
+
+
+def _wait_text(wait: WorstWait) -> str:
+    state = "answered" if wait.answered else "still unanswered"
+    return f"{format_duration(wait.waited_s)} ({state}) · {format_count(wait.followers)} followers"
+
+
+def _hours_rows(digest: Digest) -> list[dict[str, str]]:
+    rows = []
+    for label, figures in (
+        ("Business hours", digest.business_hours),
+        ("Off hours", digest.off_hours),
+    ):
+        if figures is not None:
+            rows.append({"name": label, **_group_row(GroupFigures(label, figures, None))})
+    return rows
+
+
+def _context(digest: Digest) -> dict[str, Any]:
+    return {
+        "title": title(digest),
+        "brand": clean(digest.brand),
+        "period": period_label(digest),
+        "tz": digest.tz,
+        "head": headline(digest.total, digest.previous),
+        "has_previous": digest.previous is not None,
+        "exposure": format_count(digest.exposure_followers),
+        "teams": [_group_row(g) for g in digest.by_team],
+        "priorities": [_group_row(g) for g in digest.by_priority],
+        "hours": _hours_rows(digest),
+        "waits": [
+            {"handle": clean(w.handle), "url": safe_url(w.url), "text": _wait_text(w)}
+            for w in digest.worst_waits
+        ],
+        "report_url": safe_url(digest.report_url),
+    }
+
+
+def _text_table(rows: list[dict[str, str]]) -> list[str]:
+    out = []
+    for row in rows:
+        name = row["name"]
+        if len(name) > _NAME_WIDTH:
+            name = name[: _NAME_WIDTH - 1] + "…"
+        out.append(
+            f"  {name:<{_NAME_WIDTH}} cases {row['cases']:>6}  unanswered {row['unanswered']:>5}"
+            f"  p50 {row['p50']}  p90 {row['p90']}  SLA {row['sla']}"
+        )
+    return out
+
+
+def render_text(digest: Digest) -> str:
+    """The plain-text part of the digest email (also what the stdout notifier prints)."""
+    c = _context(digest)
+    h: Headline = c["head"]
+    lines = [
+        c["title"],
+        f"{c['period']} ({c['tz']})",
+        "",
+        f"Cases {h.cases} · answered {h.answered} · unanswered {h.unanswered}",
+        f"p50 {h.p50}",
+        f"p90 {h.p90}",
+        f"p95 {h.p95}",
+        f"mean {h.mean}",
+        f"SLA attainment {h.sla} (unanswered past SLA count as misses)",
+        f"Median split: {h.split}",
+        f"Followers who saw a post wait past SLA unanswered: {c['exposure']}",
+    ]
+    if not c["has_previous"]:
+        lines.append("No previous period to compare with.")
+    for heading, rows in (
+        ("By team", c["teams"]),
+        ("By priority", c["priorities"]),
+        ("Business hours and off hours", c["hours"]),
+    ):
+        if rows:
+            lines += ["", heading, *_text_table(rows)]
+    if c["waits"]:
+        lines += ["", "Longest waits"]
+        for i, wait in enumerate(c["waits"], 1):
+            link = f" {wait['url']}" if wait["url"] else ""
+            lines.append(f"  {i}. @{wait['handle']} waited {wait['text']}{link}")
+    if c["report_url"]:
+        lines += ["", f"Full report: {c['report_url']}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(digest: Digest, *, chart_cids: dict[str, str]) -> str:
+    """The HTML part: every untrusted string escaped, charts as cid: images, nothing external."""
+    charts = [
+        {"cid": chart_cids[name], "alt": alt}
+        for name, alt in CHART_TITLES.items()
+        if name in chart_cids
+    ]
+    return _TEMPLATES.get_template("digest_email.html").render(**_context(digest), charts=charts)
+
+
+def _mrkdwn(text: str) -> str:
+    """Slack's escaping: only &, < and > are control characters in message text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str | None, text: str) -> str:
+    safe = safe_url(url)
+    if safe is None:
+        return _mrkdwn(text)
+    return f"<{_mrkdwn(safe).replace('|', '%7C')}|{_mrkdwn(text)}>"
+
+
+def slack_payload(digest: Digest, *, chart_url: str | None) -> dict[str, Any]:
+    """A Slack incoming-webhook message in Block Kit, with a plain-text fallback."""
+    c = _context(digest)
+    h: Headline = c["head"]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": c["title"][:150]}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*{c['period']}* ({_mrkdwn(c['tz'])})"},
+            "fields": [
+                {"type": "mrkdwn", "text": f"*p50 first response*\n{h.p50}"},
+                {"type": "mrkdwn", "text": f"*p90 first response*\n{h.p90}"},
+                {"type": "mrkdwn", "text": f"*Within SLA*\n{h.sla}"},
+                {
+                    "type": "mrkdwn",
+                    "text": f"*Cases*\n{h.cases} · answered {h.answered}"
+                    f" · unanswered {h.unanswered}",
+                },
+            ],
+        },
+    ]
+    team_lines = [
+        f"• {_mrkdwn(row['name'])}: p90 {row['p90']} · SLA {row['sla']}"
+        f" · unanswered {row['unanswered']}"
+        for row in c["teams"][:10]
+    ]
+    if team_lines:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*By team*\n" + "\n".join(team_lines)},
+            }
+        )
+    if digest.worst_waits:
+        wait_lines = [
+            f"• {_slack_link(w.url, '@' + clean(w.handle))} waited {_mrkdwn(_wait_text(w))}"
+            for w in digest.worst_waits[:10]
+        ]
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Longest waits*\n" + "\n".join(wait_lines)},
+            }
+        )
+    chart = safe_url(chart_url)
+    if chart is not None:
+        blocks.append({"type": "image", "image_url": chart, "alt_text": "First response by day"})
+    elif c["report_url"]:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": _slack_link(c["report_url"], "Charts and full report"),
+                },
+            }
+        )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Median split: {h.split} · followers exposed to waits past SLA:"
+                    f" {c['exposure']}",
+                }
+            ],
+        }
+    )
+    fallback = (
+        f"{c['title']} ({c['period']}): p50 {h.p50}, p90 {h.p90}, SLA {h.sla},"
+        f" unanswered {h.unanswered}"
+    )
+    return {"text": _mrkdwn(fallback), "blocks": blocks}
