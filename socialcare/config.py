@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
     encoder_model: str = Field("", alias="ENCODER_MODEL")
+    business_hours: str = Field("mon-fri 09:00-17:00", alias="BUSINESS_HOURS")
+    business_tz: str = Field("UTC", alias="BUSINESS_TZ")
+    business_holidays: str = Field("", alias="BUSINESS_HOLIDAYS")
     scoring_quantize: Literal["none", "int8"] = Field("none", alias="SCORING_QUANTIZE")
     score_batch_size: int = Field(32, alias="SCORE_BATCH_SIZE", ge=1, le=1024)
     urgency_thresholds: Annotated[tuple[float, float, float], NoDecode] = Field(

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import ColumnElement, and_, desc, func, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
+from socialcare.cases.models import Case, Event
 from socialcare.config import Settings
-from socialcare.metrics.digest_model import Digest, empty_figures
+from socialcare.metrics.calendar import BusinessCalendar
+from socialcare.metrics.digest_model import (
+    Digest,
+    Figures,
+    GroupFigures,
+    HourVolume,
+    TrendPoint,
+    WorstWait,
+    empty_figures,
+)
+from socialcare.metrics.figures import (
+    Scope,
+    at,
+    case_rows,
+    figures_by,
+    missed_filter,
+    total_figures,
+)
+from socialcare.metrics.latency import SecondsBetween
+from socialcare.metrics.localtime import LocalTime, parse_day
+from socialcare.posts.models import Account, Post
 
 PERIODS = ("day", "week")
 
@@ -39,6 +63,144 @@ def period_bounds(period: str, *, now: datetime, tz: str) -> tuple[datetime, dat
     return midnight(start_day), midnight(end_day)
 
 
+TREND_DAYS = {"day": 14, "week": 28}
+WORST = 10
+DISTRIBUTION_MAX = 5000  # first-response times sent to the chart: an even sample beyond this
+
+
+def post_url(platform: str, handle: str, external_id: str) -> str | None:
+    """The public address of a post, where the platform has one by id."""
+    if platform == "x":
+        return f"https://x.com/{handle}/status/{external_id}"
+    return None
+
+
+def _in_scope(stmt: Any, scope: Scope) -> Any:
+    stmt = stmt.where(Case.opened_at >= at(scope.start), Case.opened_at < at(scope.end))
+    stmt = stmt.where(Case.opened_at <= at(scope.now))
+    if scope.account_id is not None:
+        stmt = stmt.where(Case.account_id == scope.account_id)
+    return stmt
+
+
+def _answered(scope: Scope) -> ColumnElement[bool]:
+    return and_(Case.first_response_at.is_not(None), Case.first_response_at <= at(scope.now))
+
+
+def _grouped(
+    session: Session, scope: Scope, previous: Scope, sla: dict[str, int], dimension: str
+) -> list[GroupFigures]:
+    now = figures_by(session=session, scope=scope, sla_seconds=sla, dimension=dimension)
+    before = figures_by(session=session, scope=previous, sla_seconds=sla, dimension=dimension)
+    return [GroupFigures(name, now[name], before.get(name)) for name in sorted(now)]
+
+
+def _worst_waits(session: Session, scope: Scope) -> list[WorstWait]:
+    """The longest waits for a first response: answered ones to their answer, others to now."""
+    answered = _answered(scope)
+    waited = sql_case(
+        (answered, SecondsBetween(Case.first_response_at, Case.opened_at)),
+        else_=SecondsBetween(at(scope.now), Case.opened_at),
+    ).label("waited")
+    stmt = select(
+        Case.customer_handle,
+        Case.platform,
+        Post.external_id,
+        Post.author_followers,
+        sql_case((answered, 1), else_=0).label("answered"),
+        waited,
+    ).join_from(Case, Post, Post.id == Case.root_post_id)
+    stmt = _in_scope(stmt, scope).order_by(desc("waited"), Case.id).limit(WORST)
+    return [
+        WorstWait(
+            handle=row.customer_handle,
+            url=post_url(row.platform, row.customer_handle, row.external_id),
+            waited_s=max(0.0, float(row.waited or 0.0)),
+            answered=bool(row.answered),
+            followers=int(row.author_followers or 0),
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+def _exposure(session: Session, scope: Scope, sla: dict[str, int]) -> int:
+    """Followers of the customers whose cases missed their SLA (late or still waiting)."""
+    stmt = (
+        select(func.coalesce(func.sum(Post.author_followers), 0))
+        .select_from(Case)
+        .join(Post, Post.id == Case.root_post_id)
+    )
+    stmt = _in_scope(stmt, scope).where(missed_filter(scope, sla))
+    return int(session.execute(stmt).scalar_one())
+
+
+def _distribution(session: Session, scope: Scope, sla: dict[str, int]) -> list[float]:
+    """First-response times of the answered cases; an even sample by rank when there are many."""
+    rows = case_rows(scope, sla).subquery()
+    ranked = (
+        select(
+            rows.c.frt,
+            func.row_number().over(order_by=rows.c.frt).label("rn"),
+            func.count().over().label("n"),
+        )
+        .where(rows.c.frt.is_not(None))
+        .subquery()
+    )
+    # Every step-th by rank: n // DISTRIBUTION_MAX + 1 keeps at most DISTRIBUTION_MAX values.
+    step = ranked.c.n // DISTRIBUTION_MAX + 1
+    stmt = select(ranked.c.frt).where((ranked.c.rn - 1) % step == 0).order_by(ranked.c.rn)
+    return [max(0.0, float(v)) for v in session.execute(stmt).scalars()]
+
+
+def _trend(
+    session: Session, scope: Scope, sla: dict[str, int], tz: str, days: int
+) -> list[TrendPoint]:
+    """One point per local day over the last days days up to the period's end."""
+    span = Scope(scope.end - timedelta(days=days), scope.end, scope.now, scope.account_id)
+    dialect = session.get_bind().dialect.name
+    local = LocalTime(Case.opened_at, tz=tz, start=span.start, end=span.end, dialect=dialect)
+    found = figures_by(session=session, scope=span, sla_seconds=sla, group=local.day())
+    return [
+        TrendPoint(parse_day(day), f.p50_s, f.p90_s, f.sla_attainment, f.cases)
+        for day, f in sorted(found.items())
+    ]
+
+
+def _volume(session: Session, scope: Scope, tz: str) -> list[HourVolume]:
+    """Customer posts and agents at work (anyone who acted on a case) per local hour."""
+    dialect = session.get_bind().dialect.name
+    posted = LocalTime(Post.created_at, tz=tz, start=scope.start, end=scope.end, dialect=dialect)
+    posts = select(posted.hour().label("h"), func.count().label("n")).where(
+        Post.is_brand.is_(False),
+        Post.created_at >= at(scope.start),
+        Post.created_at < at(scope.end),
+        Post.created_at <= at(scope.now),
+    )
+    if scope.account_id is not None:
+        posts = posts.where(Post.account_id == scope.account_id)
+    acted = LocalTime(Event.at, tz=tz, start=scope.start, end=scope.end, dialect=dialect)
+    agents = select(acted.hour().label("h"), func.count(Event.actor.distinct()).label("n")).where(
+        Event.actor.like("agent:%"), Event.at >= at(scope.start), Event.at < at(scope.end)
+    )
+    counts = {int(h): int(n) for h, n in session.execute(posts.group_by("h"))}
+    people = {int(h): int(n) for h, n in session.execute(agents.group_by("h"))}
+    return [HourVolume(h, counts.get(h, 0), people.get(h, 0)) for h in range(24)]
+
+
+def _hours_split(
+    session: Session, scope: Scope, sla: dict[str, int], calendar: BusinessCalendar
+) -> tuple[Figures | None, Figures | None]:
+    """Figures of the cases opened in business hours and of those opened outside them."""
+    dialect = session.get_bind().dialect.name
+    local = LocalTime(
+        Case.opened_at, tz=calendar.tz, start=scope.start, end=scope.end, dialect=dialect
+    )
+    inside = calendar.contains(local, scope.start, scope.end)
+    group = sql_case((inside, "business"), else_="off")
+    found = figures_by(session=session, scope=scope, sla_seconds=sla, group=group)
+    return found.get("business", empty_figures()), found.get("off", empty_figures())
+
+
 def build_digest(
     *,
     session: Session,
@@ -51,22 +213,31 @@ def build_digest(
 ) -> Digest:
     """The digest of the last complete period before now in tz, for one brand account (or all)."""
     start, end = period_bounds(period, now=now, tz=tz)
+    sla = dict(settings.sla_seconds)
+    scope = Scope(start, end, now, account_id)
+    # The period before, by the local calendar (a daylight-saving day is 23 or 25 hours).
+    previous = Scope(*period_bounds(period, now=start, tz=tz), now, account_id)
+    brand = "all brands"
+    if account_id is not None:
+        account = session.get(Account, account_id)
+        brand = account.handle if account is not None else f"account {account_id}"
+    business, off = _hours_split(session, scope, sla, BusinessCalendar.from_settings(settings))
     return Digest(
-        brand="all brands",
+        brand=brand,
         period=period,
         start=start,
         end=end,
         tz=tz,
-        total=empty_figures(),
-        previous=None,
-        by_team=[],
-        by_priority=[],
-        business_hours=None,
-        off_hours=None,
-        exposure_followers=0,
-        worst_waits=[],
-        first_response_seconds=[],
-        trend=[],
-        volume_by_hour=[],
+        total=total_figures(session=session, scope=scope, sla_seconds=sla),
+        previous=total_figures(session=session, scope=previous, sla_seconds=sla),
+        by_team=_grouped(session, scope, previous, sla, "team"),
+        by_priority=_grouped(session, scope, previous, sla, "priority"),
+        business_hours=business,
+        off_hours=off,
+        exposure_followers=_exposure(session, scope, sla),
+        worst_waits=_worst_waits(session, scope),
+        first_response_seconds=_distribution(session, scope, sla),
+        trend=_trend(session, scope, sla, tz, TREND_DAYS[period]),
+        volume_by_hour=_volume(session, scope, tz),
         report_url=report_url,
     )
