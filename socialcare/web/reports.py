@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from socialcare.metrics.charts import CHARTS
 from socialcare.metrics.digest_format import (
+    DOWN,
+    FLAT,
     MISSING,
+    UP,
     clean,
     format_count,
     format_duration,
@@ -32,7 +35,6 @@ router = APIRouter()
 PAGE_PATH = "/reports"
 # Figures for a past period still move as late answers come in: cache briefly, privately.
 CHART_CACHE = "private, max-age=300"
-UP, DOWN, FLAT = "↑", "↓", "→"
 
 
 def _arrow(delta: float) -> str:
@@ -62,16 +64,15 @@ def _line(
         return row
     delta = cur - prev
     if kind == "count":
-        row["change"] = f"{_arrow(delta)} {_signed(delta)}"
+        shown, unit = delta, ""
     elif kind == "percent":
-        points = round(delta * 100)
-        row["change"] = f"{_arrow(points)} {_signed(points)} pts"
+        shown, unit = round(delta * 100), " pts"
     elif prev > 0:
-        pct = round(delta / prev * 100)
-        row["change"] = f"{_arrow(pct)} {_signed(pct)}%"
+        shown, unit = round(delta / prev * 100), "%"
     else:
-        row["change"] = _arrow(delta)
-    row["tone"] = _tone(delta, lower_is_better)
+        shown, unit = (delta > 0) - (delta < 0), None  # no ratio to a zero: the direction only
+    row["change"] = _arrow(shown) if unit is None else f"{_arrow(shown)} {_signed(shown)}{unit}"
+    row["tone"] = _tone(shown, lower_is_better)
     return row
 
 
