@@ -1,19 +1,14 @@
-"""The web front end: the case queue, a case's thread, latency figures, and a JSON queue API."""
+"""The web front end: the case queue, a case's thread, latency figures, a JSON queue API, and
+the reports (socialcare.web.reports)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Annotated, Any
 
-import jinja2
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,9 +18,9 @@ from socialcare.db import get_sessionmaker, utcnow
 from socialcare.metrics.latency import GROUPINGS, format_csv, latency_by, latency_total
 from socialcare.ops import health
 from socialcare.ops import metrics as ops_metrics
-from socialcare.web import queries
+from socialcare.web import queries, reports
+from socialcare.web.deps import HERE, SessionDep, request_now, templates
 
-HERE = Path(__file__).parent
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
@@ -58,48 +53,7 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def _fmt_dt(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _fmt_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-
-
-def _make_templates() -> Jinja2Templates:
-    # Autoescape on for every template, whatever its extension: post texts are hostile.
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["dt"] = _fmt_dt
-    env.filters["tojson_text"] = _fmt_json
-    env.filters["response_time"] = queries.response_time
-    return Jinja2Templates(env=env)
-
-
-templates = _make_templates()
 router = APIRouter()
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request, closed (and so rolled back) when the request ends."""
-    session: Session = request.app.state.sessionmaker()
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -148,7 +102,7 @@ def queue_page(
 ) -> Response:
     """The queue: open cases, most urgent priority first, then oldest first."""
     team, status = _queue_args(team, status)
-    now = _now(request)
+    now = request_now(request)
     rows, total = queries.queue_rows(session, now=now, team=team, status=status)
     context = {
         "rows": rows,
@@ -169,7 +123,7 @@ def queue_api(
 ) -> JSONResponse:
     """The queue page's rows as JSON; X-Total-Count has the number of matching cases."""
     team, status = _queue_args(team, status)
-    rows, total = queries.queue_rows(session, now=_now(request), team=team, status=status)
+    rows, total = queries.queue_rows(session, now=request_now(request), team=team, status=status)
     return JSONResponse([row.to_json() for row in rows], headers={"X-Total-Count": str(total)})
 
 
@@ -181,7 +135,7 @@ def case_page(request: Request, session: SessionDep, case_id: int) -> Response:
         return templates.TemplateResponse(
             request, "not_found.html", {"what": f"case {case_id}"}, status_code=404
         )
-    now = _now(request)
+    now = request_now(request)
     case = detail.case
     sla_label, overdue = queries.sla_state(case.sla_due_at, case.first_response_at, now)
     response_seconds = (
@@ -237,5 +191,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_exception_handler(reports.BadReportQuery, reports.bad_query_response)
     app.include_router(router)
+    app.include_router(reports.router)
     return app
