@@ -190,6 +190,8 @@ def overdue_deliveries(
         )
         .order_by(DigestDelivery.next_attempt_at)
         .limit(500)
+        # A row a send is claiming right now is skipped (PostgreSQL; SQLite's writers queue).
+        .with_for_update(skip_locked=True)
     ).scalars()
     for delivery in rows:
         if delivery.state == "sending":
