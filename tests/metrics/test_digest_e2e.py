@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import time
 from email import message_from_bytes
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from socialcare import config
 from socialcare.db import session_scope
 from socialcare.metrics.models import DigestDelivery
-from tests.conftest import migrated
+from tests.conftest import REDIS_TEST_URL, migrated
 from tests.e2e.conftest import Deployment, _environment, wait_for
 
 pytestmark = pytest.mark.slow
@@ -25,11 +27,17 @@ def _rows(settings: config.Settings) -> list[tuple[str, str, str]]:
         ]
 
 
+@pytest.mark.parametrize("stack", ["embedded+sqlite", "redis+postgres"])
 def test_two_beats_and_a_worker_mail_each_due_digest_exactly_once(
-    tmp_path, monkeypatch, smtp_server
+    stack, tmp_path, monkeypatch, smtp_server, request
 ):
     server = smtp_server()
-    env = _environment(tmp_path, f"sqlite:///{tmp_path / 'socialcare.db'}", None)
+    if stack == "redis+postgres":
+        broker = f"{REDIS_TEST_URL}/{random.randint(1, 15)}"
+        redis.Redis.from_url(broker).flushdb()
+        env = _environment(tmp_path, request.getfixturevalue("pg_url"), broker)
+    else:
+        env = _environment(tmp_path, f"sqlite:///{tmp_path / 'socialcare.db'}", None)
     env.update(
         SMTP_URL=server.url(),
         DIGEST_EMAIL_FROM="digests@example.com",
