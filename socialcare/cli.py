@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from socialcare.cli_cases import register as register_case_commands
+from socialcare.cli_digest import digest_app
 from socialcare.config import get_settings
 from socialcare.errors import SocialcareError
 
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(model_app, name="model")
+app.add_typer(digest_app, name="digest")
 register_case_commands(app)
 
 

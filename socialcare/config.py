@@ -14,6 +14,7 @@ from socialcare.errors import ConfigError
 from socialcare.metrics.recipients import Recipient, parse_recipients, parse_smtp_url
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
+DIGEST_PERIODS = ("day", "week")  # the periods socialcare.metrics.digest knows
 BUNDLED_TWCS = Path(__file__).parent / "data" / "twcs_sample.csv"
 # Never echoed in an error message: they carry passwords or act as one.
 SECRET_VARIABLES = frozenset({"SMTP_URL", "SLACK_WEBHOOK_URL"})
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     digest_recipients: Annotated[list[Recipient], NoDecode] = Field(
         default_factory=list, alias="DIGEST_RECIPIENTS"
     )
+    digest_periods: Annotated[tuple[str, ...], NoDecode] = Field(
+        DIGEST_PERIODS, alias="DIGEST_PERIODS"
+    )
+    digest_interval_seconds: float = Field(300.0, alias="DIGEST_INTERVAL_SECONDS", gt=0, le=1800)
 
     @field_validator("replay_files", mode="before")
     @classmethod
@@ -158,6 +163,18 @@ class Settings(BaseSettings):
     def _parse_recipients(cls, value: object) -> object:
         if isinstance(value, str):
             return parse_recipients(value)
+        return value
+
+    @field_validator("digest_periods", mode="before")
+    @classmethod
+    def _parse_periods(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(p.strip().lower() for p in value.split(",") if p.strip())
+        if isinstance(value, tuple | list):
+            unknown = [p for p in value if p not in DIGEST_PERIODS]
+            if unknown or not value:
+                raise ValueError("day, week or day,week")
+            return tuple(p for p in DIGEST_PERIODS if p in value)
         return value
 
     @field_validator("log_format")

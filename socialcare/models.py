@@ -3,6 +3,7 @@
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.db import Base
 from socialcare.leases import Lease, ScheduleRun
+from socialcare.metrics.models import DigestDelivery
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team, agent_teams
 
@@ -11,6 +12,7 @@ __all__ = [
     "Agent",
     "Base",
     "Case",
+    "DigestDelivery",
     "Event",
     "Lease",
     "Post",

@@ -14,7 +14,12 @@ from workers.logging_setup import install
 
 QUEUE = "socialcare"
 CONTROL_QUEUE = "socialcare.control"
-CONTROL_TASKS = ("socialcare.poll_account", "socialcare.poll_due", "socialcare.sweep")
+CONTROL_TASKS = (
+    "socialcare.poll_account",
+    "socialcare.poll_due",
+    "socialcare.sweep",
+    "socialcare.schedule_digests",
+)
 VISIBILITY_TIMEOUT = 3600  # seconds a Redis broker waits before redelivering an unacked task
 TASK_TIME_LIMIT = 300  # hard limit, well below the visibility timeout
 TASK_SOFT_TIME_LIMIT = 240
@@ -65,6 +70,11 @@ def configure(app: Celery, settings: Settings) -> None:
         beat_schedule={
             "sweep": {"task": "socialcare.sweep", "schedule": settings.sweep_interval_seconds},
             "poll-due": {"task": "socialcare.poll_due", "schedule": poll_tick},
+            # Creates the due digest deliveries (once each, whatever runs it) and sends them.
+            "schedule-digests": {
+                "task": "socialcare.schedule_digests",
+                "schedule": settings.digest_interval_seconds,
+            },
         },
         timezone="UTC",
     )

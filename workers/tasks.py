@@ -58,3 +58,13 @@ def sweep() -> dict[str, int]:
 @app.task(name="socialcare.poll_due", **RETRY)
 def poll_due() -> int:
     return flows.poll_due(enqueue=enqueue)
+
+
+@app.task(name="socialcare.schedule_digests", **RETRY)
+def schedule_digests() -> int:
+    return flows.schedule_digests(enqueue=enqueue)
+
+
+@app.task(name="socialcare.send_digest", **RETRY)
+def send_digest(delivery_id: int) -> str:
+    return flows.send_digest(delivery_id, enqueue=enqueue)

@@ -12,6 +12,7 @@ from typing import Any
 
 from socialcare.config import Settings
 from socialcare.flows.base import Enqueue
+from socialcare.flows.digests import schedule_digests, send_digest
 from socialcare.flows.pipeline import import_files, poll_account, route_posts, score_posts
 from socialcare.flows.replies import reconcile_reply, send_reply
 from socialcare.flows.sweep import poll_due, sweep
@@ -25,7 +26,9 @@ __all__ = [
     "poll_due",
     "reconcile_reply",
     "route_posts",
+    "schedule_digests",
     "score_posts",
+    "send_digest",
     "send_reply",
     "sweep",
 ]
@@ -36,6 +39,7 @@ STEPS: dict[str, Callable[..., Any]] = {
     "route_posts": route_posts,
     "send_reply": send_reply,
     "reconcile_reply": reconcile_reply,
+    "send_digest": send_digest,
 }
 
 

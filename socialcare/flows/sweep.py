@@ -12,6 +12,7 @@ from socialcare.cases.work import age_overdue, release_expired_claims
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
 from socialcare.flows.base import Enqueue, chunks, later
+from socialcare.metrics.schedule import overdue_deliveries
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, Account, Post
 
 
@@ -80,6 +81,18 @@ def _overdue_replies(session: Session, settings: Settings, enqueue: Enqueue) -> 
     return count
 
 
+def _overdue_digests(session: Session, settings: Settings, enqueue: Enqueue) -> int:
+    due = overdue_deliveries(
+        session=session,
+        now=utcnow(),
+        grace=timedelta(seconds=settings.step_grace_seconds),
+        max_attempts=settings.max_attempts,
+    )
+    for delivery_id in due:
+        later(session, enqueue, "send_digest", delivery_id)
+    return len(due)
+
+
 def sweep(*, enqueue: Enqueue, settings: Settings | None = None) -> dict[str, int]:
     """Re-enqueue every overdue step, return expired claims, age cases past their SLA."""
     settings = settings or get_settings()
@@ -88,6 +101,7 @@ def sweep(*, enqueue: Enqueue, settings: Settings | None = None) -> dict[str, in
         return {
             "posts": _overdue_posts(session, settings, enqueue),
             "replies": _overdue_replies(session, settings, enqueue),
+            "digests": _overdue_digests(session, settings, enqueue),
             "claims_released": release_expired_claims(session=session, now=now),
             "aged": age_overdue(session=session, now=now),
         }

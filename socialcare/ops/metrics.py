@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from socialcare.cases.models import CLOSED_STATUSES, OPEN_STATUSES, Case, Reply
 from socialcare.config import PRIORITIES
+from socialcare.metrics.models import DELIVERY_STATES, DigestDelivery
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, Account, Post
 from socialcare.routing.models import Team
 
@@ -39,12 +40,14 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("step",),
     ),
     "socialcare_replies": ("Outbox replies by state.", ("state",)),
+    "socialcare_digest_deliveries": ("Scheduled digest deliveries by state.", ("state",)),
     "socialcare_poll_lag_seconds": (
         "Seconds since an active polled account was last polled (since it was added if never).",
         ("account",),
     ),
     "socialcare_failed_steps": (
-        "Work given up: posts in stage failed, replies in state failed, failing accounts.",
+        "Work given up: posts in stage failed, replies and digest deliveries in state failed,"
+        " failing accounts.",
         ("kind",),
     ),
     "socialcare_accounts_failing": ("Active accounts whose polling is failing.", ()),
@@ -138,11 +141,17 @@ def _families(session: Session, now: datetime) -> Iterator[Metric]:
     for state, n in _zero_filled(REPLY_STATES, _count_by(session, Reply.state)).items():
         replies.add_metric([state], n)
     yield replies
+    digests = _family("socialcare_digest_deliveries")
+    by_state = _count_by(session, DigestDelivery.state)
+    for state, n in _zero_filled(DELIVERY_STATES, by_state).items():
+        digests.add_metric([state], n)
+    yield digests
     yield _poll_lag(session, now)
     failing_accounts = _count(session, Account.failing.is_(True), Account.active.is_(True))
     failed = {
         "post": _count(session, Post.stage == STAGE_FAILED),
         "reply": _count(session, Reply.state == "failed"),
+        "digest": by_state.get("failed", 0),
         "account": failing_accounts,
     }
     steps = _family("socialcare_failed_steps")

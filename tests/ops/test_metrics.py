@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from socialcare.config import Settings
+from socialcare.metrics.models import DigestDelivery
 from socialcare.ops.metrics import FAMILIES, build_registry, render
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED
 from socialcare.routing.models import Team
@@ -94,6 +95,17 @@ def _world(session: Session) -> None:
     make_reply(session, target, state="failed", created_at=ago(4000))
     make_reply(session, target, state="failed", created_at=ago(4000))
     make_reply(session, target, state="unknown", created_at=ago(4000))
+    for n, state in enumerate(("sent", "sent", "pending", "failed")):
+        session.add(
+            DigestDelivery(
+                recipient=f"email:lead{n}@example.com",
+                tz="UTC",
+                period="day",
+                period_start=ago(86400 * 2),
+                period_end=ago(86400),
+                state=state,
+            )
+        )
     session.commit()
 
 
@@ -139,7 +151,18 @@ def test_metrics_from_rows(client: TestClient, session: Session) -> None:
         ("x:beta",): 3600,
         ("x:delta",): 1200,
     }
-    assert of(samples, "socialcare_failed_steps") == {("post",): 2, ("reply",): 2, ("account",): 1}
+    assert of(samples, "socialcare_digest_deliveries") == {
+        ("pending",): 1,
+        ("sending",): 0,
+        ("sent",): 2,
+        ("failed",): 1,
+    }
+    assert of(samples, "socialcare_failed_steps") == {
+        ("post",): 2,
+        ("reply",): 2,
+        ("digest",): 1,
+        ("account",): 1,
+    }
     assert of(samples, "socialcare_accounts_failing") == {(): 1}
     assert of(samples, "socialcare_metrics_database_up") == {(): 1}
 
@@ -155,7 +178,12 @@ def test_metrics_follow_the_database(client: TestClient, session: Session) -> No
         ("send",): 0,
     }
     assert of(samples, "socialcare_poll_lag_seconds") == {}
-    assert of(samples, "socialcare_failed_steps") == {("post",): 0, ("reply",): 0, ("account",): 0}
+    assert of(samples, "socialcare_failed_steps") == {
+        ("post",): 0,
+        ("reply",): 0,
+        ("digest",): 0,
+        ("account",): 0,
+    }
     assert of(samples, "socialcare_accounts_failing") == {(): 0}
 
     acme = make_account(session, "acme", failing=True)

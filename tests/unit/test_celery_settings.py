@@ -54,6 +54,8 @@ def test_task_retries_back_off_within_the_visibility_timeout(app):
         "reconcile_reply",
         "sweep",
         "poll_due",
+        "schedule_digests",
+        "send_digest",
     )
     for task in (shared.tasks[f"socialcare.{step}"] for step in steps):
         assert task.autoretry_for and task.max_retries <= 10
