@@ -113,8 +113,9 @@ def poll(account_id: int = typer.Option(..., "--account", help="account id")) ->
 
 @app.command("latency")
 def latency(
-    by: str = typer.Option("brand", help="brand, team, priority or platform"),
+    by: str = typer.Option("brand", help="brand, team, priority, platform, topic or hour"),
     fmt: str = typer.Option("table", "--format", help="table or csv"),
+    tz: str = typer.Option("UTC", "--tz", help="time zone of --by hour (IANA name)"),
 ) -> None:
     """First-response latency per group: cases, answered, p50/p90 seconds, SLA attainment."""
     from socialcare.db import session_scope
@@ -123,7 +124,10 @@ def latency(
     if fmt not in ("table", "csv"):
         raise typer.BadParameter("table or csv", param_hint="--format")
     with session_scope() as session:
-        rows = latency_by(session, by=by)
+        try:
+            rows = latency_by(session, by=by, tz=tz)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     typer.echo(format_csv(rows) if fmt == "csv" else format_table(rows), nl=fmt != "csv")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, desc, func, select
 from sqlalchemy import case as sql_case
@@ -24,25 +23,17 @@ from socialcare.metrics.digest_model import (
 )
 from socialcare.metrics.figures import (
     Scope,
-    at,
     case_rows,
     figures_by,
     missed_filter,
     total_figures,
 )
-from socialcare.metrics.latency import SecondsBetween
-from socialcare.metrics.localtime import LocalTime, parse_day
+from socialcare.metrics.localtime import LocalTime, parse_day, zone
+from socialcare.metrics.recovery import sentiment_recovery
+from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
 
 PERIODS = ("day", "week")
-
-
-def zone(tz: str) -> ZoneInfo:
-    """The IANA zone; a clear ValueError for a name the zone database does not know."""
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {tz!r}") from None
 
 
 def period_bounds(period: str, *, now: datetime, tz: str) -> tuple[datetime, datetime]:
@@ -240,4 +231,6 @@ def build_digest(
         trend=_trend(session, scope, sla, tz, TREND_DAYS[period]),
         volume_by_hour=_volume(session, scope, tz),
         report_url=report_url,
+        recovery_by_team=sentiment_recovery(session=session, scope=scope, by="team"),
+        recovery_by_agent=sentiment_recovery(session=session, scope=scope, by="agent"),
     )

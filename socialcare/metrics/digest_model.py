@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 
@@ -64,6 +64,21 @@ class HourVolume:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """Mean customer sentiment (p(positive) - p(negative)) before and after the first response,
+    over the cases where the customer posted both before and after it."""
+
+    name: str
+    cases: int
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one digest shows, for one brand over one day or week."""
 
@@ -84,6 +99,9 @@ class Digest:
     trend: list[TrendPoint]
     volume_by_hour: list[HourVolume]
     report_url: str | None  # link to the web reports page
+    # Did the answer help: customer sentiment after the first response against before it.
+    recovery_by_team: list[Recovery] = field(default_factory=list)
+    recovery_by_agent: list[Recovery] = field(default_factory=list)
 
 
 def empty_figures() -> Figures:

@@ -18,7 +18,7 @@ from socialcare.metrics.digest_format import (
     safe_url,
     title,
 )
-from socialcare.metrics.digest_model import Digest, Figures, GroupFigures, WorstWait
+from socialcare.metrics.digest_model import Digest, Figures, GroupFigures, Recovery, WorstWait
 
 CHART_TITLES = {
     "distribution": "First response times",
@@ -118,6 +118,24 @@ def _context(digest: Digest) -> dict[str, Any]:
             for w in digest.worst_waits
         ],
         "report_url": safe_url(digest.report_url),
+        "recovery": [
+            (heading, [_recovery_row(r) for r in rows])
+            for heading, rows in (
+                ("by team", digest.recovery_by_team),
+                ("by agent", digest.recovery_by_agent),
+            )
+            if rows
+        ],
+    }
+
+
+def _recovery_row(r: Recovery) -> dict[str, str]:
+    return {
+        "name": clean(r.name),
+        "cases": format_count(r.cases),
+        "before": f"{r.before:+.2f}",
+        "after": f"{r.after:+.2f}",
+        "change": f"{r.change:+.2f}",
     }
 
 
@@ -165,6 +183,13 @@ def render_text(digest: Digest) -> str:
         for i, wait in enumerate(c["waits"], 1):
             link = f" {wait['url']}" if wait["url"] else ""
             lines.append(f"  {i}. @{wait['handle']} waited {wait['text']}{link}")
+    for heading, rows in c["recovery"]:
+        lines += ["", f"Customer sentiment before and after the first response, {heading}"]
+        lines += [
+            f"  {row['name']:<{_NAME_WIDTH}} cases {row['cases']:>6}  before {row['before']}"
+            f"  after {row['after']}  change {row['change']}"
+            for row in rows
+        ]
     if c["report_url"]:
         lines += ["", f"Full report: {c['report_url']}"]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
-    bindparam,
     case,
     cast,
     func,
@@ -30,15 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from socialcare.cases.models import Case
-from socialcare.db import UTCDateTime
 from socialcare.metrics.digest_model import Figures, empty_figures
-from socialcare.metrics.latency import SecondsBetween
+from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account
 from socialcare.routing.models import Team
 
 QUANTILES = (0.5, 0.9, 0.95)
 NO_TEAM = "(no team)"
-DIMENSIONS = ("all", "brand", "platform", "team", "priority", "topic")
+DIMENSIONS = ("all", "brand", "account", "platform", "team", "priority", "topic")
 
 
 @dataclass(frozen=True)
@@ -49,11 +47,6 @@ class Scope:
     end: datetime
     now: datetime
     account_id: int | None = None
-
-
-def at(value: datetime) -> ColumnElement[datetime]:
-    """A datetime as a bound SQL value stored the way the columns are."""
-    return bindparam(None, value, type_=UTCDateTime())
 
 
 def _allowed_seconds(sla_seconds: Mapping[str, int]) -> ColumnElement[float]:
@@ -69,6 +62,8 @@ def _group(dimension: str) -> ColumnElement[Any] | QueryableAttribute[Any]:
         return literal("all")
     if dimension == "brand":
         return Account.handle
+    if dimension == "account":
+        return Account.platform + ":" + Account.handle
     if dimension == "platform":
         return Case.platform
     if dimension == "team":

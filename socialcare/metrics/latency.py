@@ -1,66 +1,29 @@
-"""First-response latency and SLA attainment per brand, team, priority or platform."""
+"""First-response latency and SLA attainment per brand, team, priority, platform, topic or
+local hour: the figures of metrics.figures (computed in SQL) as table rows, text and CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, and_, case, literal, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import QueryableAttribute, Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
-from socialcare.posts.models import Account
-from socialcare.routing.models import Team
+from socialcare.db import utcnow
+from socialcare.metrics.digest_model import Figures
+from socialcare.metrics.figures import NO_TEAM, Scope, figures_by
+from socialcare.metrics.localtime import LocalTime, zone
 
-GROUPINGS = ("brand", "team", "priority", "platform")
+GROUPINGS = ("brand", "team", "priority", "platform", "topic", "hour")
 HEADERS = ("group", "cases", "answered", "unanswered", "p50_s", "p90_s", "sla_%")
-NO_TEAM = "(no team)"
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
-
-class SecondsBetween(FunctionElement[float]):
-    """SQL expression: seconds from start to end (two timestamp columns), NULL if either is."""
-
-    type = Float()
-    inherit_cache = True
-    name = "seconds_between"
-
-
-@compiles(SecondsBetween, "postgresql")
-def _seconds_pg(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    end, start = list(element.clauses)
-    return f"EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
-
-
-@compiles(SecondsBetween, "sqlite")
-def _seconds_sqlite(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    end, start = list(element.clauses)
-    # julianday() is a double of days: round to the millisecond to drop float noise.
-    return (
-        f"ROUND((julianday({compiler.process(end, **kw)}) - "
-        f"julianday({compiler.process(start, **kw)})) * 86400.0, 3)"
-    )
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-quantile (0 <= q <= 1) by linear interpolation, like percentile_cont; None if empty."""
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be within [0, 1], got {q!r}")
-    if not values:
-        return None
-    ordered = sorted(float(v) for v in values)
-    pos = q * (len(ordered) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    frac = pos - lo
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * frac
+__all__ = ["GROUPINGS", "HEADERS", "NO_TEAM", "LatencyRow", "latency_by", "latency_total"]
 
 
 @dataclass
@@ -73,128 +36,25 @@ class LatencyRow:
     unanswered: int
     median_seconds: float | None
     p90_seconds: float | None
-    sla_attainment: float | None  # answered within SLA / all cases; None without cases
+    # within SLA / (within + missed); unanswered cases count as missed once past their SLA and
+    # are left out while still within it. None when no case has been judged yet.
+    sla_attainment: float | None
 
 
-@dataclass(frozen=True)
-class _CaseFigures:
-    """What the report needs of one case, as fetched from the database."""
-
-    key: tuple[Any, ...]
-    seconds: float | None  # first-response latency; None when unanswered (as of now)
-    on_time: bool  # answered by sla_due_at (compared in SQL, exactly)
-    has_due: bool  # False: no sla_due_at, so the priority's SLA applies
-    priority: str
+def _row(group: str, f: Figures) -> LatencyRow:
+    return LatencyRow(group, f.cases, f.answered, f.unanswered, f.p50_s, f.p90_s, f.sla_attainment)
 
 
-def _group_columns(by: str) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
-    if by == "brand":
-        return [Account.platform, Account.handle]
-    if by == "team":
-        return [Team.name]
-    if by == "priority":
-        return [Case.priority]
-    if by == "platform":
-        return [Case.platform]
-    if by == "all":
-        return [literal("all")]
-    raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+def _sla(sla_seconds: Mapping[str, int] | None) -> dict[str, int]:
+    if sla_seconds is not None:
+        return dict(sla_seconds)
+    from socialcare.config import get_settings
+
+    return dict(get_settings().sla_seconds)
 
 
-def _query(
-    by: str, since: datetime | None, until: datetime | None, now: datetime | None
-) -> Select[Any]:
-    answered: ColumnElement[bool] = Case.first_response_at.is_not(None)
-    if now is not None:
-        answered = and_(answered, Case.first_response_at <= now)
-    seconds = case((answered, SecondsBetween(Case.first_response_at, Case.opened_at)), else_=None)
-    on_time = case((and_(answered, Case.first_response_at <= Case.sla_due_at), 1), else_=0)
-    stmt = select(
-        *_group_columns(by),
-        seconds.label("seconds"),
-        on_time.label("on_time"),
-        case((Case.sla_due_at.is_(None), 0), else_=1).label("has_due"),
-        Case.priority,
-    ).select_from(Case)
-    if by == "brand":
-        stmt = stmt.join(Account, Account.id == Case.account_id)
-    elif by == "team":
-        stmt = stmt.outerjoin(Team, Team.id == Case.team_id)
-    if since is not None:
-        stmt = stmt.where(Case.opened_at >= since)
-    if until is not None:
-        stmt = stmt.where(Case.opened_at < until)
-    if now is not None:
-        stmt = stmt.where(Case.opened_at <= now)
-    return stmt
-
-
-def _fetch(
-    session: Session,
-    by: str,
-    since: datetime | None,
-    until: datetime | None,
-    now: datetime | None,
-) -> list[_CaseFigures]:
-    width = len(_group_columns(by))
-    out = []
-    for row in session.execute(_query(by, since, until, now)):
-        seconds = None if row.seconds is None else max(0.0, float(row.seconds))
-        figures = _CaseFigures(
-            tuple(row[:width]), seconds, bool(row.on_time), bool(row.has_due), row.priority
-        )
-        out.append(figures)
-    return out
-
-
-def _summarise(
-    group: str, figures: Iterable[_CaseFigures], sla_for: Callable[[str], float | None]
-) -> LatencyRow:
-    items = list(figures)
-    latencies = [f.seconds for f in items if f.seconds is not None]
-    met = 0
-    for f in items:
-        if f.on_time:
-            met += 1
-        elif f.seconds is not None and not f.has_due:
-            allowed = sla_for(f.priority)
-            met += allowed is not None and f.seconds <= allowed
-    return LatencyRow(
-        group=group,
-        cases=len(items),
-        answered=len(latencies),
-        unanswered=len(items) - len(latencies),
-        median_seconds=percentile(latencies, 0.5),
-        p90_seconds=percentile(latencies, 0.9),
-        sla_attainment=met / len(items) if items else None,
-    )
-
-
-def _sla_lookup(sla_seconds: Mapping[str, int] | None) -> Callable[[str], float | None]:
-    """SLA allowance per priority for cases without sla_due_at; settings read only if needed."""
-    table: dict[str, int] = dict(sla_seconds) if sla_seconds is not None else {}
-    loaded = sla_seconds is not None
-
-    def lookup(priority: str) -> float | None:
-        nonlocal loaded
-        if not loaded:
-            from socialcare.config import get_settings
-
-            table.update(get_settings().sla_seconds)
-            loaded = True
-        value = table.get(priority)
-        return None if value is None else float(value)
-
-    return lookup
-
-
-def _label(by: str, key: tuple[Any, ...], platforms: set[str]) -> str:
-    if by == "brand":
-        platform, handle = key
-        return str(handle) if len(platforms) <= 1 else f"{platform}:{handle}"
-    if by == "team":
-        return NO_TEAM if key[0] is None else str(key[0])
-    return str(key[0])
+def _scope(since: datetime | None, until: datetime | None, now: datetime | None) -> Scope:
+    return Scope(since or EARLIEST, until or LATEST, now or utcnow())
 
 
 def latency_by(
@@ -205,22 +65,35 @@ def latency_by(
     until: datetime | None = None,
     now: datetime | None = None,
     sla_seconds: Mapping[str, int] | None = None,
+    tz: str = "UTC",
 ) -> list[LatencyRow]:
     """Latency rows per group for cases opened in [since, until), as of now; sorted by group.
 
-    Brands are labelled "handle" when every brand is on one platform, else "platform:handle".
+    Brands are labelled "handle" when every brand is on one platform, else "platform:handle";
+    hours are the local hour of day (00..23) in tz when the customer posted.
     With now, cases opened after it are left out and replies after it do not count yet.
     sla_seconds (per priority) covers cases without sla_due_at; default: the settings' table.
     """
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-    figures = _fetch(session, by, since, until, now)
-    platforms = {str(f.key[0]) for f in figures} if by == "brand" else set()
-    groups: dict[str, list[_CaseFigures]] = {}
-    for f in figures:
-        groups.setdefault(_label(by, f.key, platforms), []).append(f)
-    sla_for = _sla_lookup(sla_seconds)
-    return [_summarise(name, groups[name], sla_for) for name in sorted(groups)]
+    scope = _scope(since, until, now)
+    sla = _sla(sla_seconds)
+    group: Any = None
+    dimension = "account" if by == "brand" else by
+    if by == "hour":
+        zone(tz)  # an unknown zone is a ValueError here, not a database error
+        dialect = session.get_bind().dialect.name
+        local = LocalTime(Case.opened_at, tz=tz, start=scope.start, end=scope.end, dialect=dialect)
+        group = local.hour()
+        dimension = "all"
+    found = figures_by(
+        session=session, scope=scope, sla_seconds=sla, dimension=dimension, group=group
+    )
+    if by == "hour":
+        found = {f"{int(float(h)):02d}": f for h, f in found.items()}
+    if by == "brand" and len({name.split(":", 1)[0] for name in found}) <= 1:
+        found = {name.split(":", 1)[1]: f for name, f in found.items()}
+    return [_row(name, found[name]) for name in sorted(found)]
 
 
 def latency_total(
@@ -232,8 +105,13 @@ def latency_total(
     sla_seconds: Mapping[str, int] | None = None,
 ) -> LatencyRow:
     """One row, group "all", over every case opened in [since, until) as of now."""
-    figures = _fetch(session, "all", since, until, now)
-    return _summarise("all", figures, _sla_lookup(sla_seconds))
+    found = figures_by(
+        session=session, scope=_scope(since, until, now), sla_seconds=_sla(sla_seconds)
+    )
+    figures = found.get("all")
+    if figures is None:
+        return LatencyRow("all", 0, 0, 0, None, None, None)
+    return _row("all", figures)
 
 
 def _cells(row: LatencyRow) -> list[str | int | float]:

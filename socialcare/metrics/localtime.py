@@ -8,22 +8,30 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, Integer, case, cast, extract, func
 from sqlalchemy.orm import QueryableAttribute
 
-from socialcare.metrics.figures import at
+from socialcare.metrics.sql import at
 
 STEP = timedelta(minutes=15)  # zone changes fall on quarter hours
 
 
+def zone(tz: str) -> ZoneInfo:
+    """The IANA zone; a clear ValueError for a name the zone database does not know."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r}") from None
+
+
 def offsets(tz: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
     """(from instant, UTC offset in seconds) for each offset in force over [start, end)."""
-    zone = ZoneInfo(tz)
+    place = zone(tz)
 
     def offset(t: datetime) -> int:
-        delta = t.astimezone(zone).utcoffset()
+        delta = t.astimezone(place).utcoffset()
         return int(delta.total_seconds()) if delta is not None else 0
 
     t = start.astimezone(UTC).replace(second=0, microsecond=0)

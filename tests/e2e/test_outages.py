@@ -93,9 +93,14 @@ def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment
     def some_progress() -> bool:
         return stage_counts(settings)["cases"] > 20
 
-    wait_for(some_progress, "the first cases", 180)
+    wait_for(some_progress, "the first cases", 180, detail=dep.log_tail)
     redis_down = _restart_redis(dep.env["REDIS_URL"])
-    wait_for(lambda: _answers(lambda: stage_counts(settings)["cases"] > 60), "more cases", 180)
+    wait_for(
+        lambda: _answers(lambda: stage_counts(settings)["cases"] > 60),
+        "more cases after redis came back",
+        180,
+        detail=dep.log_tail,
+    )
     pg_down = _restart_postgres(settings)
     recovered_from = time.monotonic()
 
@@ -107,7 +112,7 @@ def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment
             return False
         return c["posts"] == 1000 and c["waiting"] == 0
 
-    took = wait_for(done, "all work to complete after the outages", 300)
+    took = wait_for(done, "all work to complete after the outages", 300, detail=dep.log_tail)
     counts = stage_counts(settings)
     assert counts["routed_customer"] == counts["customer"] == counts["scores"]
     with session_scope(settings) as s:
