@@ -216,6 +216,40 @@ def teams_list() -> None:
             typer.echo(f"{t.name:<12} {', '.join(t.skills)}")
 
 
+@teams_app.command("calendar")
+def teams_calendar(
+    name: str = typer.Argument(..., help="team name"),
+    hours: str = typer.Option("", help="working days and hours, e.g. 'mon-fri 08:00-20:00'"),
+    tz: str = typer.Option("", "--tz", help="IANA time zone of those hours"),
+    holidays: str = typer.Option(
+        "", help="public holidays: ISO country[-subdivision], e.g. GB-ENG"
+    ),
+    clear: bool = typer.Option(False, help="use the BUSINESS_* settings again"),
+) -> None:
+    """Show or set a team's business hours (for the business/off-hours latency split)."""
+    from socialcare.config import get_settings
+    from socialcare.errors import ConfigError
+    from socialcare.metrics.calendar import BusinessCalendar
+    from socialcare.routing.models import Team
+
+    settings = get_settings()
+    with session_scope() as session:
+        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+        if team is None:
+            raise typer.BadParameter(f"no team {name!r}", param_hint="NAME")
+        calendar = {} if clear else dict(team.calendar or {})
+        for key, value in (("hours", hours), ("tz", tz), ("holidays", holidays)):
+            if value:
+                calendar[key] = value
+        try:
+            effective = BusinessCalendar.for_team(name, calendar, settings)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        team.calendar = calendar
+        source = "" if calendar else " (from the BUSINESS_* settings)"
+        typer.echo(f"{name}: {effective.describe()}{source}")
+
+
 def register(app: Any) -> None:
     """Add the care-team commands to the main CLI."""
     for fn in (queue, claim_next, claim, show, reply, resolve, dismiss, escalate):

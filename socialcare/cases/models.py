@@ -20,6 +20,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_queue", "status", "team_id", "priority", "opened_at"),
         Index("ix_cases_customer", "account_id", "customer_external_id", "status"),
+        Index("ix_cases_opened_at", "opened_at"),  # the latency figures select by period
         # One open case per customer and brand account, whatever workers race to create.
         Index(
             "uq_cases_open_customer",

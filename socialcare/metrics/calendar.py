@@ -58,6 +58,29 @@ class BusinessCalendar:
     def from_settings(cls, settings: Settings) -> BusinessCalendar:
         return cls.parse(settings.business_hours, settings.business_tz, settings.business_holidays)
 
+    @classmethod
+    def for_team(cls, name: str, calendar: dict[str, Any], settings: Settings) -> BusinessCalendar:
+        """A team's own calendar; what it leaves out comes from the BUSINESS_* settings."""
+        try:
+            return cls.parse(
+                str(calendar.get("hours") or settings.business_hours),
+                str(calendar.get("tz") or settings.business_tz),
+                str(calendar.get("holidays") or settings.business_holidays),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"team {name!r} calendar: {exc}") from None
+
+    def describe(self) -> str:
+        """Like 'mon-fri 09:00-17:00 Europe/London, holidays GB-ENG'."""
+        first, last = DAYS[self.weekdays[0] - 1], DAYS[self.weekdays[-1] - 1]
+        days = first if first == last else f"{first}-{last}"
+
+        def clock(minute: int) -> str:
+            return f"{minute // 60:02d}:{minute % 60:02d}"
+
+        hours = f"{clock(self.open_minute)}-{clock(self.close_minute)}"
+        return f"{days} {hours} {self.tz}, holidays {self.country or 'none'}"
+
     def holidays(self, first_year: int, last_year: int) -> dict[str, str]:
         """'YYYY-MM-DD' -> holiday name, for the years given."""
         if not self.country:

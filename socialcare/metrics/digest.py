@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, desc, func, select
+from sqlalchemy import ColumnElement, and_, desc, func, or_, select, true
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from socialcare.metrics.localtime import LocalTime, parse_day, zone
 from socialcare.metrics.recovery import sentiment_recovery
 from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
+from socialcare.routing.models import Team
 
 PERIODS = ("day", "week")
 
@@ -178,16 +179,33 @@ def _volume(session: Session, scope: Scope, tz: str) -> list[HourVolume]:
     return [HourVolume(h, counts.get(h, 0), people.get(h, 0)) for h in range(24)]
 
 
+def _in_business_hours(session: Session, scope: Scope, settings: Settings) -> ColumnElement[bool]:
+    """SQL: the case was opened within its team's business hours (each team's own calendar, or
+    the BUSINESS_* settings for teams without one and cases without a team)."""
+    dialect = session.get_bind().dialect.name
+
+    def inside(calendar: BusinessCalendar) -> ColumnElement[bool]:
+        local = LocalTime(
+            Case.opened_at, tz=calendar.tz, start=scope.start, end=scope.end, dialect=dialect
+        )
+        return calendar.contains(local, scope.start, scope.end)
+
+    own: dict[BusinessCalendar, list[int]] = {}
+    for team_id, name, calendar in session.execute(select(Team.id, Team.name, Team.calendar)):
+        if calendar:
+            own.setdefault(BusinessCalendar.for_team(name, calendar, settings), []).append(team_id)
+    with_own = [team_id for ids in own.values() for team_id in ids]
+    clauses = [and_(Case.team_id.in_(ids), inside(cal)) for cal, ids in own.items()]
+    usual = or_(Case.team_id.is_(None), Case.team_id.not_in(with_own)) if with_own else true()
+    clauses.append(and_(usual, inside(BusinessCalendar.from_settings(settings))))
+    return or_(*clauses)
+
+
 def _hours_split(
-    session: Session, scope: Scope, sla: dict[str, int], calendar: BusinessCalendar
+    session: Session, scope: Scope, sla: dict[str, int], settings: Settings
 ) -> tuple[Figures | None, Figures | None]:
     """Figures of the cases opened in business hours and of those opened outside them."""
-    dialect = session.get_bind().dialect.name
-    local = LocalTime(
-        Case.opened_at, tz=calendar.tz, start=scope.start, end=scope.end, dialect=dialect
-    )
-    inside = calendar.contains(local, scope.start, scope.end)
-    group = sql_case((inside, "business"), else_="off")
+    group = sql_case((_in_business_hours(session, scope, settings), "business"), else_="off")
     found = figures_by(session=session, scope=scope, sla_seconds=sla, group=group)
     return found.get("business", empty_figures()), found.get("off", empty_figures())
 
@@ -212,7 +230,7 @@ def build_digest(
     if account_id is not None:
         account = session.get(Account, account_id)
         brand = account.handle if account is not None else f"account {account_id}"
-    business, off = _hours_split(session, scope, sla, BusinessCalendar.from_settings(settings))
+    business, off = _hours_split(session, scope, sla, settings)
     return Digest(
         brand=brand,
         period=period,

@@ -25,6 +25,9 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     skills: Mapped[list[Any]] = mapped_column(default=list)
     sla_seconds: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per priority, overrides
+    # Business hours of this team: {"hours": "mon-fri 08:00-20:00", "tz": ..., "holidays": "GB"};
+    # empty: BUSINESS_HOURS, BUSINESS_TZ and BUSINESS_HOLIDAYS.
+    calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     agents: Mapped[list[Agent]] = relationship(secondary=agent_teams, back_populates="teams")

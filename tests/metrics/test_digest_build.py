@@ -202,3 +202,60 @@ def test_a_long_distribution_is_sampled_evenly_by_rank(settings, session, around
     step = len(times) // 4 + 1
     assert len(times) > 4
     assert sampled.first_response_seconds == pytest.approx(times[::step])
+
+
+def test_each_team_is_judged_by_its_own_calendar(settings, session):
+    account = make_account(session)
+    london = make_team(
+        session, "london", calendar={"hours": "mon-sat 08:00-20:00", "tz": "Europe/London"}
+    )
+    usual = make_team(session, "usual")
+    # Monday 27 November and Saturday 2 December 2017, in UTC; London is on UTC then.
+    moments = [datetime(2017, 11, 27, h, tzinfo=UTC) for h in (7, 8, 13, 15, 19, 21, 23)]
+    moments += [datetime(2017, 12, 2, 12, tzinfo=UTC)]
+    for team in (london, usual, None):
+        for m in moments:
+            root = make_post(session, account, created_at=m)
+            make_case(session, account, root, team=team, first_response_at=m + timedelta(minutes=3))
+    session.commit()
+    cfg = load_settings(
+        DATABASE_URL=settings.database_url,
+        BUSINESS_TZ="America/New_York",
+        BUSINESS_HOURS="mon-fri 09:00-17:00",
+    )
+    own = BusinessCalendar.for_team("london", london.calendar, cfg)
+    default = BusinessCalendar.from_settings(cfg)
+    want = sum(own.is_open(m) for m in moments) + 2 * sum(default.is_open(m) for m in moments)
+    assert 0 < want < 3 * len(moments)
+    now = datetime(2017, 12, 5, tzinfo=UTC)
+    with session_scope(cfg) as s:
+        digest = build_digest(session=s, settings=cfg, period="week", now=now, tz="UTC")
+    assert digest.total.cases == 3 * len(moments)
+    assert digest.business_hours.cases == want
+    assert digest.off_hours.cases == 3 * len(moments) - want
+
+
+def test_a_team_calendar_is_set_and_checked_from_the_cli(settings, session, monkeypatch):
+    from typer.testing import CliRunner
+
+    from socialcare.cli import app
+    from socialcare.routing.models import Team
+
+    make_team(session, "night")
+    session.commit()
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    from socialcare import config
+
+    config.get_settings.cache_clear()
+    runner = CliRunner()
+    ok = runner.invoke(
+        app, ["teams", "calendar", "night", "--hours", "mon-sun 20:00-23:59", "--tz", "Asia/Tokyo"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "mon-sun 20:00-23:59 Asia/Tokyo" in ok.output
+    bad = runner.invoke(app, ["teams", "calendar", "night", "--tz", "Nowhere/Land"])
+    assert bad.exit_code != 0 and "BUSINESS_TZ" in bad.output
+    with session_scope(settings) as s:
+        team = s.execute(select(Team).where(Team.name == "night")).scalar_one()
+        assert team.calendar == {"hours": "mon-sun 20:00-23:59", "tz": "Asia/Tokyo"}
+    config.get_settings.cache_clear()
