@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     urgency_thresholds: Annotated[tuple[float, float, float], NoDecode] = Field(
         (0.70, 0.45, 0.25), alias="URGENCY_THRESHOLDS"
     )
+    ack_enabled: bool = Field(False, alias="ACK_ENABLED")
+    ack_template: str = Field(
+        "Hi @{handle}, thanks for reaching out. We're on it: expect an answer within about {wait}.",
+        alias="ACK_TEMPLATE",
+    )
     sla_seconds: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400},
         alias="SLA_SECONDS",

@@ -58,19 +58,37 @@ class Case(Base):
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(Text)
     escalated: Mapped[bool] = mapped_column(default=False)
+    # The wait predicted when the case was queued (public acknowledgements), and when.
+    ack_predicted_seconds: Mapped[float | None] = mapped_column(Float)
+    ack_predicted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 # Reply states: queued -> sending -> sent | failed | unknown (outcome not known: reconcile first).
+_ACK_SQL = "kind = 'ack'"
+
+
 class Reply(Base):
     __tablename__ = "replies"
-    __table_args__ = (Index("ix_replies_state_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_replies_state_due", "state", "next_attempt_at"),
+        # One public acknowledgement per case, whatever workers race to queue it.
+        Index(
+            "uq_replies_one_ack",
+            "case_id",
+            unique=True,
+            postgresql_where=text(_ACK_SQL),
+            sqlite_where=text(_ACK_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     in_reply_to_post_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     text: Mapped[str] = mapped_column(Text)
+    # answer: an agent's reply; ack: the automatic "we're on it" notice, never a first response.
+    kind: Mapped[str] = mapped_column(String(16), default="answer", server_default="answer")
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -108,11 +108,12 @@ def record_sent(
     ).scalar_one()
     post.stage = STAGE_ROUTED
     post.next_step_at = None
-    apply_brand_reply(session=session, brand_post=post, via=via)
+    if reply.kind != "ack":  # an acknowledgement is public, but it is not an answer
+        apply_brand_reply(session=session, brand_post=post, via=via)
     record(
         session,
         actor="worker",
-        kind="reply_sent",
+        kind="ack_sent" if reply.kind == "ack" else "reply_sent",
         case_id=case.id,
         reply_id=reply.id,
         external_id=sent.external_id,

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from socialcare.cases.ack import is_acknowledgement, queue_ack
 from socialcare.cases.events import record
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.config import Settings
@@ -88,6 +89,7 @@ def _new_case(session: Session, post: Post, score: Score | None, settings: Setti
         priority=priority,
         rule=rule,
     )
+    queue_ack(session=session, case=case, now=post.observed_at, settings=settings)
     return case
 
 
@@ -250,7 +252,10 @@ def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
 
 
 def apply_brand_reply(*, session: Session, brand_post: Post, via: str = "platform") -> Case | None:
-    """Count a public brand reply: it may be its case's first response, and may answer it."""
+    """Count a public brand reply: it may be its case's first response, and may answer it.
+    socialcare's own acknowledgements count for neither."""
+    if is_acknowledgement(session, brand_post):
+        return None
     case = _case_of_thread(session, brand_post)
     if case is None:
         return None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from socialcare.cases.ack import queued_acks
 from socialcare.cases.service import raise_for_visibility
 from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
@@ -105,9 +106,11 @@ def route_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | N
     touched = 0
     for post_id in sorted(post_ids):
         with session_scope(settings) as session:
-            touched += len(
-                route_posts_service(session=session, post_ids=[post_id], settings=settings)
-            )
+            cases = route_posts_service(session=session, post_ids=[post_id], settings=settings)
+            touched += len(cases)
+            if settings.ack_enabled and cases:
+                for reply_id in queued_acks(session=session, case_ids=cases):
+                    later(session, enqueue, "send_reply", reply_id)
     return touched
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case, Event
 from socialcare.config import Settings
+from socialcare.metrics.acks import ack_accuracy
 from socialcare.metrics.calendar import BusinessCalendar
 from socialcare.metrics.digest_model import (
     Digest,
@@ -251,4 +252,5 @@ def build_digest(
         report_url=report_url,
         recovery_by_team=sentiment_recovery(session=session, scope=scope, by="team"),
         recovery_by_agent=sentiment_recovery(session=session, scope=scope, by="agent"),
+        acknowledgements=ack_accuracy(session=session, scope=scope),
     )

@@ -79,6 +79,18 @@ class Recovery:
 
 
 @dataclass(frozen=True)
+class AckAccuracy:
+    """How well the waits told to customers in acknowledgements held: over the acknowledged
+    cases since answered, the mean absolute error and the mean signed error (positive: the
+    answer came sooner than promised)."""
+
+    told: int
+    answered: int
+    mean_abs_error_s: float | None
+    mean_error_s: float | None
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one digest shows, for one brand over one day or week."""
 
@@ -102,6 +114,7 @@ class Digest:
     # Did the answer help: customer sentiment after the first response against before it.
     recovery_by_team: list[Recovery] = field(default_factory=list)
     recovery_by_agent: list[Recovery] = field(default_factory=list)
+    acknowledgements: AckAccuracy | None = None  # None: no acknowledgement in the period
 
 
 def empty_figures() -> Figures:

@@ -18,7 +18,14 @@ from socialcare.metrics.digest_format import (
     safe_url,
     title,
 )
-from socialcare.metrics.digest_model import Digest, Figures, GroupFigures, Recovery, WorstWait
+from socialcare.metrics.digest_model import (
+    AckAccuracy,
+    Digest,
+    Figures,
+    GroupFigures,
+    Recovery,
+    WorstWait,
+)
 
 CHART_TITLES = {
     "distribution": "First response times",
@@ -118,6 +125,7 @@ def _context(digest: Digest) -> dict[str, Any]:
             for w in digest.worst_waits
         ],
         "report_url": safe_url(digest.report_url),
+        "ack": None if digest.acknowledgements is None else _ack_line(digest.acknowledgements),
         "recovery": [
             (heading, [_recovery_row(r) for r in rows])
             for heading, rows in (
@@ -127,6 +135,19 @@ def _context(digest: Digest) -> dict[str, Any]:
             if rows
         ],
     }
+
+
+def _ack_line(a: AckAccuracy) -> str:
+    """How the waits told to customers held up."""
+    line = f"Waits told in acknowledgements: {format_count(a.told)} cases"
+    line += f", {format_count(a.answered)} answered since"
+    if a.mean_abs_error_s is not None and a.mean_error_s is not None:
+        side = "sooner" if a.mean_error_s >= 0 else "later"
+        line += (
+            f"; off by {format_duration(a.mean_abs_error_s)} on average"
+            f" (answers came {format_duration(abs(a.mean_error_s))} {side} than told)"
+        )
+    return line
 
 
 def _recovery_row(r: Recovery) -> dict[str, str]:
@@ -183,6 +204,8 @@ def render_text(digest: Digest) -> str:
         for i, wait in enumerate(c["waits"], 1):
             link = f" {wait['url']}" if wait["url"] else ""
             lines.append(f"  {i}. @{wait['handle']} waited {wait['text']}{link}")
+    if digest.acknowledgements is not None:
+        lines += ["", _ack_line(digest.acknowledgements)]
     for heading, rows in c["recovery"]:
         lines += ["", f"Customer sentiment before and after the first response, {heading}"]
         lines += [
