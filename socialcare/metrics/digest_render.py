@@ -125,19 +125,12 @@ def _context(digest: Digest) -> dict[str, Any]:
             for w in digest.worst_waits
         ],
         "report_url": safe_url(digest.report_url),
-        "ack": None if digest.acknowledgements is None else _ack_line(digest.acknowledgements),
-        "recovery": [
-            (heading, [_recovery_row(r) for r in rows])
-            for heading, rows in (
-                ("by team", digest.recovery_by_team),
-                ("by agent", digest.recovery_by_agent),
-            )
-            if rows
-        ],
+        "ack": None if digest.acknowledgements is None else ack_summary(digest.acknowledgements),
+        "recovery": recovery_tables(digest),
     }
 
 
-def _ack_line(a: AckAccuracy) -> str:
+def ack_summary(a: AckAccuracy) -> str:
     """How the waits told to customers held up."""
     line = f"Waits told in acknowledgements: {format_count(a.told)} cases"
     line += f", {format_count(a.answered)} answered since"
@@ -150,7 +143,19 @@ def _ack_line(a: AckAccuracy) -> str:
     return line
 
 
-def _recovery_row(r: Recovery) -> dict[str, str]:
+def recovery_tables(digest: Digest) -> list[tuple[str, list[dict[str, str]]]]:
+    """(heading, rows) of sentiment recovery by team and by agent, those with data."""
+    return [
+        (heading, [recovery_row(r) for r in rows])
+        for heading, rows in (
+            ("by team", digest.recovery_by_team),
+            ("by agent", digest.recovery_by_agent),
+        )
+        if rows
+    ]
+
+
+def recovery_row(r: Recovery) -> dict[str, str]:
     return {
         "name": clean(r.name),
         "cases": format_count(r.cases),
@@ -205,7 +210,7 @@ def render_text(digest: Digest) -> str:
             link = f" {wait['url']}" if wait["url"] else ""
             lines.append(f"  {i}. @{wait['handle']} waited {wait['text']}{link}")
     if digest.acknowledgements is not None:
-        lines += ["", _ack_line(digest.acknowledgements)]
+        lines += ["", ack_summary(digest.acknowledgements)]
     for heading, rows in c["recovery"]:
         lines += ["", f"Customer sentiment before and after the first response, {heading}"]
         lines += [

@@ -25,7 +25,7 @@ from socialcare.metrics.digest_format import (
     safe_url,
 )
 from socialcare.metrics.digest_model import Figures, GroupFigures
-from socialcare.metrics.digest_render import CHART_TITLES
+from socialcare.metrics.digest_render import CHART_TITLES, ack_summary, recovery_tables
 from socialcare.posts.models import Account
 from socialcare.web.deps import SessionDep, templates
 from socialcare.web.report_export import ReportOut, csv_filename, report_csv, report_json
@@ -172,6 +172,8 @@ def page_context(report: Report, session: Session) -> dict[str, Any]:
             }
             for w in d.worst_waits
         ],
+        "recovery": recovery_tables(d),
+        "ack": None if d.acknowledgements is None else ack_summary(d.acknowledgements),
         "charts": [
             {"src": f"{PAGE_PATH}/chart/{name}.png?{qs}", "alt": CHART_TITLES.get(name, name)}
             for name in CHARTS

@@ -368,3 +368,38 @@ def test_the_json_matches_the_csv_on_the_real_figures(
 ) -> None:
     assert_json_matches_csv(client, {"period": "day"})
     assert_json_matches_csv(client, {"period": "week", "tz": "America/New_York", "account": "bolt"})
+
+
+def test_the_page_shows_whether_the_answer_helped(client: TestClient, session: Session) -> None:
+    from tests.factories import make_agent, make_reply, make_score
+
+    account = make_account(session, "acme")
+    team = make_team(session, "care")
+    agent = make_agent(session, "ana")
+    opened = DAY + timedelta(hours=9)
+    root = make_post(session, account, created_at=opened)
+    case = make_case(
+        session, account, root, team=team, first_response_at=opened + timedelta(minutes=10)
+    )
+    make_score(session, root, probabilities={"negative": 0.9, "neutral": 0.0, "positive": 0.1})
+    later = make_post(
+        session,
+        account,
+        "thanks, sorted",
+        created_at=opened + timedelta(minutes=30),
+        author_handle=root.author_handle,
+        author_external_id=root.author_external_id,
+        case=case,
+    )
+    make_score(session, later, probabilities={"negative": 0.1, "neutral": 0.3, "positive": 0.6})
+    make_reply(
+        session, case, agent_id=agent.id, state="sent", sent_at=opened + timedelta(minutes=10)
+    )
+    session.commit()
+    body = client.get("/reports").text
+    # Before: 0.1 - 0.9 = -0.80; after: 0.6 - 0.1 = +0.50; change +1.30.
+    assert "sentiment before and after the first response, by team" in body
+    assert "sentiment before and after the first response, by agent" in body
+    for row in ('<th scope="row">care</th>', '<th scope="row">ana</th>'):
+        assert row in body
+    assert body.count("-0.80") == 2 and body.count("+0.50") == 2 and body.count("+1.30") == 2
