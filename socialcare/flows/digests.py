@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
@@ -13,6 +14,7 @@ from socialcare.metrics import schedule
 from socialcare.metrics.delivery import notifier_for
 from socialcare.metrics.digest import build_digest
 from socialcare.metrics.digest_model import Digest
+from socialcare.metrics.localtime import zone
 from socialcare.metrics.models import DigestDelivery
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,24 @@ def schedule_digests(
     return len(created)
 
 
-def report_url(settings: Settings) -> str | None:
-    """The latency page the digest links to, when BASE_URL says where the web app is."""
-    return f"{settings.base_url.rstrip('/')}/latency" if settings.base_url else None
+def report_url(
+    settings: Settings,
+    *,
+    period: str | None = None,
+    tz: str | None = None,
+    end: datetime | None = None,
+    path: str = "",
+) -> str | None:
+    """The web reports page of a digest's period (path: one of its charts, "/chart/NAME.png"),
+    when BASE_URL says where the web app is."""
+    if not settings.base_url:
+        return None
+    params: dict[str, str] = {}
+    if period is not None and tz is not None and end is not None:
+        last_day = (end.astimezone(zone(tz)) - timedelta(days=1)).date()
+        params = {"period": period, "tz": tz, "end": last_day.isoformat()}
+    query = f"?{urlencode(params)}" if params else ""
+    return f"{settings.base_url.rstrip('/')}/reports{path}{query}"
 
 
 def _build(settings: Settings, delivery_id: int) -> tuple[DigestDelivery, Digest]:
@@ -47,7 +64,9 @@ def _build(settings: Settings, delivery_id: int) -> tuple[DigestDelivery, Digest
             period=delivery.period,
             now=delivery.period_end,
             tz=delivery.tz,
-            report_url=report_url(settings),
+            report_url=report_url(
+                settings, period=delivery.period, tz=delivery.tz, end=delivery.period_end
+            ),
         )
         session.expunge(delivery)
     if (digest.start, digest.end) != (delivery.period_start, delivery.period_end):

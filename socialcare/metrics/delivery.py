@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from typing import Protocol, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -249,6 +249,17 @@ class StdoutNotifier:
         return DeliveryResult(channel="stdout", target=getattr(stream, "name", "stdout"))
 
 
+def trend_chart_url(digest: Digest) -> str | None:
+    """The p50/p90 trend chart the web app serves for the digest's report page, if it links one
+    (Slack shows it as an image; incoming webhooks cannot upload files)."""
+    if not digest.report_url:
+        return None
+    parts = urlsplit(digest.report_url)
+    if not parts.path.endswith("/reports"):
+        return None
+    return urlunsplit(parts._replace(path=parts.path + "/chart/trend.png"))
+
+
 def notifier_for(recipient: Recipient, *, settings: Settings) -> Notifier:
     """The notifier for one DIGEST_RECIPIENTS entry; ConfigError names what is missing."""
     if recipient.kind == "email":
@@ -270,6 +281,8 @@ def notifier_for(recipient: Recipient, *, settings: Settings) -> Notifier:
                 "DIGEST_RECIPIENTS has a Slack recipient but SLACK_WEBHOOK_URL is empty"
             )
         return SlackNotifier(
-            webhook_url=settings.slack_webhook_url, timeout=settings.http_timeout_seconds
+            webhook_url=settings.slack_webhook_url,
+            timeout=settings.http_timeout_seconds,
+            chart_url=trend_chart_url,
         )
     raise ConfigError(f"DIGEST_RECIPIENTS: unknown kind {recipient.kind!r}")
