@@ -292,7 +292,7 @@ def slack_payload(digest: Digest, *, chart_url: str | None) -> dict[str, Any]:
     chart = safe_url(chart_url)
     if chart is not None:
         blocks.append({"type": "image", "image_url": chart, "alt_text": "First response by day"})
-    elif c["report_url"]:
+    if c["report_url"]:
         blocks.append(
             {
                 "type": "section",

@@ -92,6 +92,30 @@ def test_a_slack_recipient_gets_one_webhook_post(engine, settings, webhook):
         assert (row.period, row.state, row.result_target) == ("week", "sent", "127.0.0.1")
 
 
+def test_with_base_url_the_slack_post_shows_the_trend_chart_and_links_the_periods_report(
+    engine, settings, webhook
+):
+    settings = settings.model_copy(
+        update={
+            "slack_webhook_url": webhook.url(),
+            "digest_recipients": [Recipient(kind="slack", address="#care", tz="Europe/Paris")],
+            "digest_periods": ("day",),
+            "base_url": "https://care.example.com/",
+        }
+    )
+    runner = InlineRunner(settings)
+    flows.schedule_digests(enqueue=runner, settings=settings, now=MONDAY_NOON)
+    runner.drain()
+    (_, _, payload) = webhook.received[0]
+    # Paris's last complete day before Monday noon is Sunday 9 March 2025.
+    report = "https://care.example.com/reports?period=day&tz=Europe%2FParis&end=2025-03-09"
+    chart = "https://care.example.com/reports/chart/trend.png?period=day&tz=Europe%2FParis&end=2025-03-09"
+    images = [b for b in payload["blocks"] if b["type"] == "image"]
+    assert [b["image_url"] for b in images] == [chart]
+    # In mrkdwn text, & is written &amp; (Slack's own escaping).
+    assert report.replace("&", "&amp;") in str(payload["blocks"])
+
+
 def test_a_transient_failure_leaves_it_pending_with_a_backoff(engine, settings, closed_port):
     settings = mail_settings(settings, f"smtp://127.0.0.1:{closed_port}")
     delivery_id = scheduled(settings)
