@@ -116,15 +116,39 @@ def _worst_waits(session: Session, scope: Scope) -> list[WorstWait]:
     ]
 
 
-def _exposure(session: Session, scope: Scope, sla: dict[str, int]) -> int:
-    """Followers of the customers whose cases missed their SLA (late or still waiting)."""
-    stmt = (
+def _engagement() -> ColumnElement[Any]:
+    """A post's interactions from its stored metrics, weighted as the urgency counts them."""
+
+    def count(key: str) -> ColumnElement[Any]:
+        return func.coalesce(Post.metrics[key].as_integer(), 0)
+
+    return (
+        count("like_count")
+        + 2 * count("retweet_count")
+        + count("reply_count")
+        + count("quote_count")
+    )
+
+
+def _exposure(session: Session, scope: Scope, sla: dict[str, int]) -> tuple[int, int]:
+    """(followers, interactions) on the posts of the cases that missed their SLA (answered late
+    or still waiting), each case's posts counted once."""
+    posts = (
+        select(Post.author_followers, _engagement().label("engagement"))
+        .select_from(Case)
+        .join(Post, and_(Post.case_id == Case.id, Post.is_brand.is_(False)))
+    )
+    posts = _in_scope(posts, scope).where(missed_filter(scope, sla)).subquery()
+    followers = (
         select(func.coalesce(func.sum(Post.author_followers), 0))
         .select_from(Case)
         .join(Post, Post.id == Case.root_post_id)
     )
-    stmt = _in_scope(stmt, scope).where(missed_filter(scope, sla))
-    return int(session.execute(stmt).scalar_one())
+    followers = _in_scope(followers, scope).where(missed_filter(scope, sla))
+    engagement = select(func.coalesce(func.sum(posts.c.engagement), 0))
+    return int(session.execute(followers).scalar_one()), int(
+        session.execute(engagement).scalar_one()
+    )
 
 
 def _distribution(session: Session, scope: Scope, sla: dict[str, int]) -> list[float]:
@@ -232,6 +256,7 @@ def build_digest(
         account = session.get(Account, account_id)
         brand = account.handle if account is not None else f"account {account_id}"
     business, off = _hours_split(session, scope, sla, settings)
+    followers, engagement = _exposure(session, scope, sla)
     return Digest(
         brand=brand,
         period=period,
@@ -244,7 +269,8 @@ def build_digest(
         by_priority=_grouped(session, scope, previous, sla, "priority"),
         business_hours=business,
         off_hours=off,
-        exposure_followers=_exposure(session, scope, sla),
+        exposure_followers=followers,
+        exposure_engagement=engagement,
         worst_waits=_worst_waits(session, scope),
         first_response_seconds=_distribution(session, scope, sla),
         trend=_trend(session, scope, sla, tz, TREND_DAYS[period]),

@@ -115,6 +115,8 @@ class Digest:
     recovery_by_team: list[Recovery] = field(default_factory=list)
     recovery_by_agent: list[Recovery] = field(default_factory=list)
     acknowledgements: AckAccuracy | None = None  # None: no acknowledgement in the period
+    # Likes, reposts (twice), replies and quotes on the posts of the cases past their SLA.
+    exposure_engagement: int = 0
 
 
 def empty_figures() -> Figures:

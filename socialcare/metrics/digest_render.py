@@ -117,6 +117,7 @@ def _context(digest: Digest) -> dict[str, Any]:
         "head": headline(digest.total, digest.previous),
         "has_previous": digest.previous is not None,
         "exposure": format_count(digest.exposure_followers),
+        "exposure_engagement": format_count(digest.exposure_engagement),
         "teams": [_group_row(g) for g in digest.by_team],
         "priorities": [_group_row(g) for g in digest.by_priority],
         "hours": _hours_rows(digest),
@@ -194,6 +195,7 @@ def render_text(digest: Digest) -> str:
         f"SLA attainment {h.sla} (unanswered past SLA count as misses)",
         f"Median split: {h.split}",
         f"Followers who saw a post wait past SLA unanswered: {c['exposure']}",
+        f"Interactions on those posts while they waited: {c['exposure_engagement']}",
     ]
     if not c["has_previous"]:
         lines.append("No previous period to compare with.")

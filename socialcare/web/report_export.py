@@ -107,6 +107,7 @@ class ReportOut(BaseModel):
     business_hours: FiguresOut | None
     off_hours: FiguresOut | None
     exposure_followers: int = Field(description="followers of authors left waiting past SLA")
+    exposure_engagement: int = Field(description="interactions on the posts left waiting past SLA")
     worst_waits: list[WorstWaitOut]
     trend: list[TrendOut]
     volume_by_hour: list[HourOut]
@@ -143,6 +144,7 @@ def report_json(report: Report) -> ReportOut:
         business_hours=_figures(d.business_hours),
         off_hours=_figures(d.off_hours),
         exposure_followers=d.exposure_followers,
+        exposure_engagement=d.exposure_engagement,
         worst_waits=[
             WorstWaitOut(
                 handle=w.handle,

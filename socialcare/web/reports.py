@@ -162,6 +162,7 @@ def page_context(report: Report, session: Session) -> dict[str, Any]:
         "priorities": group_rows(d.by_priority),
         "hours": group_rows(hours),
         "exposure": format_count(d.exposure_followers),
+        "exposure_engagement": format_count(d.exposure_engagement),
         "waits": [
             {
                 "handle": clean(w.handle),

@@ -51,7 +51,13 @@ def around_dst(session):
     team = make_team(session, "care")
     for i in range(40):
         opened = DST_DAY_START + timedelta(minutes=rng.randint(-600, 25 * 60 + 600))
-        root = make_post(session, account, created_at=opened, author_followers=rng.randint(0, 5000))
+        root = make_post(
+            session,
+            account,
+            created_at=opened,
+            author_followers=rng.randint(0, 5000),
+            metrics={"like_count": rng.randint(0, 50), "retweet_count": rng.randint(0, 5)},
+        )
         reply = opened + timedelta(seconds=rng.randint(60, 9000)) if i % 4 else None
         case = make_case(
             session,
@@ -104,6 +110,12 @@ def test_a_25_hour_day_digest_equals_the_python_computation(settings, session, a
     assert sla and digest.exposure_followers == sum(
         posts[c.root_post_id].author_followers for c in missed
     )
+    assert digest.exposure_engagement == sum(
+        posts[c.root_post_id].metrics["like_count"]
+        + 2 * posts[c.root_post_id].metrics["retweet_count"]
+        for c in missed
+    )
+    assert digest.exposure_engagement > 0
     # Worst waits: longest first, unanswered ones counted to now.
     waits = sorted(
         (((c.first_response_at or NOW) - c.opened_at).total_seconds() for c in inside),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from email.policy import default as default_policy
 
 import pytest
 from sqlalchemy import select
@@ -255,3 +256,54 @@ def test_the_sweep_returns_a_dead_workers_send_to_pending_or_gives_it_up(
     row = delivery(settings, delivery_id)
     assert row.state == state
     assert "worker lost" in (row.last_error or "")
+
+
+def test_the_emailed_figures_are_the_periods_cases_computed_independently(
+    engine, settings, session, smtp_server
+):
+    from zoneinfo import ZoneInfo
+
+    from socialcare.metrics.digest_format import format_duration, format_percent
+    from tests.factories import make_account, make_case, make_post
+    from tests.metrics.test_figures import quantile
+
+    ny = ZoneInfo("America/New_York")
+    account = make_account(session)
+    # New York's Sunday 9 March 2025 (23 hours: clocks went forward): replies after 1 to 90 min.
+    sunday = datetime(2025, 3, 9, tzinfo=ny)
+    waits = [60, 300, 600, 1200, 2400, 5400]
+    for i, wait in enumerate(waits):
+        opened = (sunday + timedelta(hours=3 * i + 1)).astimezone(UTC)
+        root = make_post(session, account, created_at=opened)
+        make_case(
+            session,
+            account,
+            root,
+            priority="P2",
+            first_response_at=opened + timedelta(seconds=wait),
+        )
+    late_root = make_post(
+        session, account, created_at=(sunday + timedelta(hours=20)).astimezone(UTC)
+    )
+    make_case(session, account, late_root, priority="P2")  # still unanswered, past its hour
+    session.commit()
+    server = smtp_server()
+    settings = mail_settings(settings, server.url())
+    runner = InlineRunner(settings)
+    flows.schedule_digests(enqueue=runner, settings=settings, now=MONDAY_NOON)
+    runner.drain()
+    mail = message_from_bytes(server.handler.messages[0], policy=default_policy)
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_content()
+    lines = text.splitlines()
+    answered = [float(w) for w in waits]
+    met = sum(w <= 3600 for w in waits)
+    assert "Cases 7 · answered 6 · unanswered 1" in lines
+    assert f"p50 {format_duration(quantile(answered, 0.5))}" in lines
+    assert f"p90 {format_duration(quantile(answered, 0.9))}" in lines
+    assert f"p95 {format_duration(quantile(answered, 0.95))}" in lines
+    assert f"mean {format_duration(sum(answered) / len(answered))}" in lines
+    assert (
+        f"SLA attainment {format_percent(met / 7)} (unanswered past SLA count as misses)" in lines
+    )
+    html = next(p for p in mail.walk() if p.get_content_type() == "text/html").get_content()
+    assert format_duration(quantile(answered, 0.9)) in html and format_percent(met / 7) in html
