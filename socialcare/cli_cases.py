@@ -127,6 +127,55 @@ def reply(
     typer.echo(f"reply #{reply_id}: {_enqueue_send(reply_id, inline)}")
 
 
+def replies(
+    state: list[str] = typer.Option(
+        ["failed", "unknown"], "--state", help="states to list (repeat; default failed, unknown)"
+    ),
+    limit: int = typer.Option(50, min=1),
+) -> None:
+    """Replies in the given states, newest first: what needs a person (failed, unknown)."""
+    from socialcare.cases.models import Reply
+
+    with session_scope() as session:
+        rows = session.execute(
+            select(Reply)
+            .where(Reply.state.in_(state))
+            .order_by(Reply.created_at.desc(), Reply.id.desc())
+            .limit(limit)
+        ).scalars()
+        count = 0
+        for r in rows:
+            count += 1
+            kind = " (acknowledgement)" if r.kind == "ack" else ""
+            typer.echo(
+                f"reply #{r.id:<6} case #{r.case_id:<6} {r.state:<8} attempts {r.attempts}"
+                f"{kind}: {r.last_error or '-'}"
+            )
+    if not count:
+        typer.echo(f"no replies {' or '.join(state)}")
+
+
+def reply_retry(
+    reply_id: int,
+    agent: str = AGENT,
+    inline: bool = typer.Option(False, help="send from this process instead of the worker"),
+) -> None:
+    """Send a failed reply again (never one whose outcome is unknown: that is reconciled)."""
+    from socialcare.cases.outbox import retry_reply
+    from socialcare.cases.work import get_agent
+    from socialcare.errors import Conflict, NotFound
+
+    with session_scope() as session:
+        try:
+            retry_reply(
+                session=session, reply_id=reply_id, agent=get_agent(session=session, handle=agent)
+            )
+        except (Conflict, NotFound) as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"reply #{reply_id}: {_enqueue_send(reply_id, inline)}")
+
+
 def _close(case_id: int, agent: str, status: str, reason: str) -> None:
     from socialcare.cases.work import close, get_agent
 
@@ -252,7 +301,18 @@ def teams_calendar(
 
 def register(app: Any) -> None:
     """Add the care-team commands to the main CLI."""
-    for fn in (queue, claim_next, claim, show, reply, resolve, dismiss, escalate):
+    for fn in (
+        queue,
+        claim_next,
+        claim,
+        show,
+        reply,
+        replies,
+        reply_retry,
+        resolve,
+        dismiss,
+        escalate,
+    ):
         app.command(fn.__name__.replace("_", "-"))(fn)
     app.add_typer(agents_app, name="agents")
     app.add_typer(teams_app, name="teams")

@@ -60,3 +60,30 @@ def test_acting_on_a_case_someone_else_holds_is_a_clear_error(engine, settings, 
     result = CliRunner().invoke(app, ["claim", str(case_id), "--agent", "ben"])
     assert result.exit_code != 0
     assert "claimed" in str(result.exception)
+
+
+def test_a_failed_reply_is_listed_and_sent_again_by_a_person_once(engine, settings, session):
+    from tests.factories import make_account, make_agent, make_case, make_post, make_reply
+
+    account = make_account(session)
+    root = make_post(session, account)
+    case = make_case(session, account, root, status="claimed")
+    agent = make_agent(session, "ana")
+    failed = make_reply(session, case, agent_id=agent.id, state="failed", last_error="403 gone")
+    unknown = make_reply(session, case, "Second try", agent_id=agent.id, state="unknown")
+    session.commit()
+    listed = run("replies")
+    assert f"reply #{failed.id}" in listed and "403 gone" in listed
+    assert f"reply #{unknown.id}" in listed
+    assert "sent" in run("reply-retry", str(failed.id), "--agent", "ana", "--inline")
+    again = CliRunner().invoke(app, ["reply-retry", str(failed.id), "--agent", "ana", "--inline"])
+    assert again.exit_code == 1 and "only failed replies can be retried" in again.output
+    # An unknown outcome is for the reconciler, never a blind resend.
+    blind = CliRunner().invoke(app, ["reply-retry", str(unknown.id), "--agent", "ana"])
+    assert blind.exit_code == 1 and "unknown" in blind.output
+    with session_scope(settings) as s:
+        states = {r.id: r.state for r in s.execute(select(Reply)).scalars()}
+        published = s.execute(select(Reply.external_id).where(Reply.id == failed.id)).scalar_one()
+    assert states == {failed.id: "sent", unknown.id: "unknown"}
+    assert published is not None
+    assert "no replies failed" in run("replies", "--state", "failed")
