@@ -17,7 +17,7 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 DIGEST_PERIODS = ("day", "week")  # the periods socialcare.metrics.digest knows
 BUNDLED_TWCS = Path(__file__).parent / "data" / "twcs_sample.csv"
 # Never echoed in an error message: they carry passwords or act as one.
-SECRET_VARIABLES = frozenset({"SMTP_URL", "SLACK_WEBHOOK_URL"})
+SECRET_VARIABLES = frozenset({"SMTP_URL", "SLACK_WEBHOOK_URL", "SENTRY_DSN"})
 
 
 class Settings(BaseSettings):
@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     database_url: str = Field("", alias="DATABASE_URL")
     redis_url: str = Field("", alias="REDIS_URL")
     broker_url: str = Field("", alias="BROKER_URL")
+    # rediss:// certificate checks: "required" (default) or "none" for providers whose Redis
+    # presents a self-signed certificate (Heroku Data for Redis, for one).
+    redis_tls_verify: Literal["required", "optional", "none"] = Field(
+        "required", alias="REDIS_TLS_VERIFY"
+    )
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_format: str = Field("json", alias="LOG_FORMAT")
@@ -67,6 +72,8 @@ class Settings(BaseSettings):
     urgency_thresholds: Annotated[tuple[float, float, float], NoDecode] = Field(
         (0.70, 0.45, 0.25), alias="URGENCY_THRESHOLDS"
     )
+    sentry_dsn: str = Field("", alias="SENTRY_DSN")
+    sentry_environment: str = Field("production", alias="SENTRY_ENVIRONMENT")
     ack_enabled: bool = Field(False, alias="ACK_ENABLED")
     ack_template: str = Field(
         "Hi @{handle}, thanks for reaching out. We're on it: expect an answer within about {wait}.",
@@ -207,8 +214,12 @@ class Settings(BaseSettings):
 
     @property
     def celery_broker_url(self) -> str:
-        """BROKER_URL, else REDIS_URL, else the embedded file-system broker."""
-        return self.broker_url or self.redis_url or "filesystem://"
+        """BROKER_URL, else REDIS_URL, else the embedded file-system broker; a rediss:// URL
+        without its own ssl_cert_reqs gets REDIS_TLS_VERIFY's."""
+        url = self.broker_url or self.redis_url or "filesystem://"
+        if url.lower().startswith("rediss://") and "ssl_cert_reqs=" not in url:
+            url += ("&" if "?" in url else "?") + f"ssl_cert_reqs={self.redis_tls_verify}"
+        return url
 
     @property
     def broker_folder(self) -> Path:

@@ -9,6 +9,7 @@ from celery.signals import setup_logging, task_postrun, task_prerun
 
 from socialcare.config import get_settings
 from socialcare.logs import Token, bind, configure_logging, unbind
+from socialcare.ops.errors import init_error_reporting
 
 _tokens: dict[str, Token] = {}
 
@@ -17,6 +18,7 @@ def on_setup_logging(**_: Any) -> None:
     """Configure logging from LOG_LEVEL and LOG_FORMAT (connected: Celery adds no handlers)."""
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_format == "json")
+    init_error_reporting(settings, component="worker")
 
 
 def on_task_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:

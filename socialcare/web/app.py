@@ -18,6 +18,7 @@ from socialcare.db import get_sessionmaker, utcnow
 from socialcare.metrics.latency import GROUPINGS, format_csv, latency_by, latency_total
 from socialcare.ops import health
 from socialcare.ops import metrics as ops_metrics
+from socialcare.ops.errors import init_error_reporting
 from socialcare.web import queries, reports
 from socialcare.web.deps import HERE, SessionDep, request_now, templates
 
@@ -182,6 +183,7 @@ def create_app(
 ) -> FastAPI:
     """The web app on settings' database; clock gives "now" for SLA countdowns."""
     settings = settings or get_settings()
+    init_error_reporting(settings, component="web")
     app = FastAPI(title="socialcare", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.sessionmaker = get_sessionmaker(settings)

@@ -9,7 +9,7 @@ replaced by a new one; a kill waits a little for a reply that is posted but not 
 so that some kills land between the post and the outbox's record of it. When everything has
 settled, every mention must be stored once and routed into a case, and every reply must be
 either sent exactly once (the stand-in's record of created posts is the public truth) or failed
-with a reason.
+with a reason. SOCIALCARE_SOAK=1 runs it at full scale: 10,000 mentions and 20 kills.
 """
 
 from __future__ import annotations
@@ -49,17 +49,22 @@ from tests.standins.x_api import XStandIn
 pytestmark = pytest.mark.slow
 
 BRAND = "AcmeCare"
-MENTIONS = 1500
-CUSTOMERS = 300
+# SOCIALCARE_SOAK=1 runs this at full scale (10,000 mentions, 20 kills: some 15 minutes here);
+# by default, the size CI runs on every change.
+SOAK = os.environ.get("SOCIALCARE_SOAK") == "1"
+SOURCE = "spotifycares_inbound_15k.csv" if SOAK else "twcs_random_5000.csv"
+MENTIONS = 10_000 if SOAK else 1500
+CUSTOMERS = 2000 if SOAK else 300
 FIRST = 5  # published before the rest, so the first poll sets the mentions cursor
-RELEASE_PER_SECOND = 35
-REPLIES = 180  # the agent stops after this many
-MIN_REPLIES = 150
-AGENT_LIMIT = 90.0  # seconds the agent may go on after the last kill
-KILLS = 10
+RELEASE_PER_SECOND = 50 if SOAK else 35
+REPLIES = 400 if SOAK else 180  # the agent stops after this many
+MIN_REPLIES = 350 if SOAK else 150
+AGENT_LIMIT = 300.0 if SOAK else 90.0  # seconds the agent may go on after the last kill
+KILLS = 20 if SOAK else 10
+KILL_GAP = (4.0, 14.0) if SOAK else (1.0, 5.0)  # seconds between kills, drawn uniformly
 FAULTS = 0.10  # share of X API requests that fail
 CREATE_LATENCY = 0.25  # seconds X takes to answer a create, a window for kills mid-send
-SETTLE_LIMIT = 150.0
+SETTLE_LIMIT = 1200.0 if SOAK else 150.0
 START_LIMIT = 120.0
 
 
@@ -133,7 +138,7 @@ def stack(
     """The stand-in, a migrated database with the brand's X account and an agent, and the
     worker and beat processes."""
     api = XStandIn(
-        SHARED_DATA / "twcs" / "twcs_random_5000.csv",
+        SHARED_DATA / "twcs" / SOURCE,
         brand=BRAND,
         mentions=MENTIONS,
         customers=CUSTOMERS,
@@ -269,7 +274,7 @@ def test_killed_workers_and_a_failing_x_api_lose_no_mention_and_send_no_reply_tw
     agent.start()
     kills = kills_mid_send = 0
     while kills < KILLS:
-        time.sleep(rng.uniform(1.0, 5.0))
+        time.sleep(rng.uniform(*KILL_GAP))
         assert procs.alive(), procs.log_tail()
         # Rather when a reply is posted but not answered yet: the moment that tests the outbox.
         deadline = time.monotonic() + 4.0
@@ -279,7 +284,7 @@ def test_killed_workers_and_a_failing_x_api_lose_no_mention_and_send_no_reply_tw
         procs.kill_worker(rng)
         kills += 1
         procs.start_worker()
-    releasing.join(timeout=120)
+    releasing.join(timeout=MENTIONS / RELEASE_PER_SECOND + 60)
     agent.join(timeout=AGENT_LIMIT)  # it stops after REPLIES replies
     agent.halt.set()
     agent.join(timeout=10)

@@ -47,7 +47,8 @@ def test_heroku_postgres_urls_are_accepted(monkeypatch, given, expected):
 
 def test_redis_url_makes_redis_the_broker_and_broker_url_overrides_it(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "rediss://:pw@cache:6380/0")
-    assert load_settings().celery_broker_url == "rediss://:pw@cache:6380/0"
+    # TLS Redis as platforms give it: the certificate check is stated (REDIS_TLS_VERIFY).
+    assert load_settings().celery_broker_url == "rediss://:pw@cache:6380/0?ssl_cert_reqs=required"
     monkeypatch.setenv("BROKER_URL", "amqp://guest@localhost//")
     assert load_settings().celery_broker_url == "amqp://guest@localhost//"
 
