@@ -126,3 +126,57 @@ def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment
         f"all work complete {took:.1f}s after postgres returned "
         f"({time.monotonic() - recovered_from:.1f}s)"
     )
+
+
+def _reset_connections(settings) -> int:  # type: ignore[no-untyped-def]
+    """Cut every other connection to the test database, mid-transaction or not, as a network
+    blip or a failover does; the number cut."""
+    with session_scope(settings) as s:
+        return int(
+            s.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("deployment", ["redis+postgres"], indirect=True)
+def test_work_completes_when_database_connections_are_reset_mid_run(deployment):
+    from fastapi.testclient import TestClient
+
+    from socialcare.web import create_app
+
+    dep, settings = deployment
+    # The web app as deployed beside these workers: the same database and broker.
+    client = TestClient(create_app(settings.model_copy(update={"redis_url": dep.env["REDIS_URL"]})))
+    assert client.get("/api/queue").status_code == 200  # the web app holds a pooled connection
+    with session_scope(settings) as s:
+        ensure_replay_feed(session=s, files=[HEAD], speedup=100000)
+    wait_for(lambda: stage_counts(settings)["cases"] > 20, "the first cases", 180, dep.log_tail)
+    cut = 0
+    for _ in range(6):
+        cut += _reset_connections(settings)
+        time.sleep(3.0)
+    assert cut >= 6, "the workers held connections to cut"
+
+    def done() -> bool:
+        assert dep.alive(), dep.log_tail()
+        c = stage_counts(settings)
+        return c["posts"] == 1000 and c["waiting"] == 0
+
+    took = wait_for(done, "all work to complete after the resets", 300, dep.log_tail)
+    # The web app's pooled connection was cut too: its next requests reconnect by themselves.
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert client.get("/api/queue").status_code == 200
+    counts = stage_counts(settings)
+    assert counts["routed_customer"] == counts["customer"] == counts["scores"]
+    with session_scope(settings) as s:
+        expected = expected_first_responses(s)
+        for case in s.execute(select(Case)).scalars():
+            got = case.first_response_at
+            seconds = (got - case.opened_at).total_seconds() if got else None
+            assert seconds == expected[case.id], f"case {case.id}"
+    print(f"\n{cut} connections cut in 6 resets; all work complete {took:.1f}s after the last")

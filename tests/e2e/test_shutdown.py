@@ -61,9 +61,12 @@ def test_a_long_task_interrupted_by_sigterm_is_handed_back_and_done_once(
         dep.start("worker", "--concurrency=1", "--without-gossip", "--without-mingle")
         first = dep.procs[0]
         wait_for(lambda: "ready" in dep.log_tail(), "the worker to start", 120, dep.log_tail)
-        from workers.tasks import enqueue
+        from workers.app import create_app
 
-        enqueue("score_posts", ids)
+        # A Celery app on this test's settings (the process may hold others from earlier tests).
+        celery = create_app(settings)
+        celery.send_task("socialcare.score_posts", args=[ids])
+        celery.close()
         wait_for(
             lambda: "socialcare.score_posts" in dep.log_tail() and "received" in dep.log_tail(),
             "the worker to take the task",
