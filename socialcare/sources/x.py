@@ -38,7 +38,11 @@ from socialcare.sources.x_parse import (
 
 log = logging.getLogger(__name__)
 
-FIND_REPLY_PAGES = 2
+# Reconciling a reply reads the brand's whole timeline since the post it answers (since_id bounds
+# it): under load the reply can be hundreds of posts deep by the time the check runs, and a reply
+# published but not found would be marked failed, inviting a person to post it twice. The user
+# timeline reaches back 3,200 posts at most: 32 pages of 100.
+FIND_REPLY_PAGES = 32
 # tweepy.Client attribute -> the environment variable that sets it.
 USER_CONTEXT_VARS = {
     "consumer_key": "X_API_KEY",
@@ -313,8 +317,9 @@ class XSource:
         return SentReply(external_id=post.external_id, created_at=at, post=post)
 
     def find_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply | None:
-        """Look through the brand's timeline newer than in_reply_to (a page or two) for a reply
-        to it with the same text (compared unescaped, whitespace-normalised, links masked)."""
+        """Look through the brand's timeline newer than in_reply_to (every page, as far back as
+        the API reaches) for a reply to it with the same text (compared unescaped,
+        whitespace-normalised, links masked)."""
         user_id, _ = self._brand_id(account, {})
         since_id = in_reply_to if in_reply_to.isdigit() else None
         method = self.client.get_users_tweets

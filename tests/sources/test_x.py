@@ -653,9 +653,10 @@ def test_find_reply_returns_the_brands_reply_to_that_post_with_the_same_text(
     assert params_of(api.calls[0])["since_id"] == "401"
 
 
-def test_find_reply_reads_at_most_two_pages_and_returns_none_without_a_match(
+def test_find_reply_reads_every_page_since_the_post_it_answers(
     api: responses.RequestsMock, source: XSource
 ) -> None:
+    # Under load the reply is deep in the timeline by the time it is checked: page three here.
     serve(
         api,
         timeline_url(),
@@ -666,12 +667,32 @@ def test_find_reply_reads_at_most_two_pages_and_returns_none_without_a_match(
         timeline_url(),
         page([tweet("959", BRAND_ID, "hey", replied_to="401")], [BRAND], next_token="n3"),
     )
+    serve(
+        api,
+        timeline_url(),
+        page([tweet("958", BRAND_ID, "@alice hello there", replied_to="401")], [BRAND]),
+    )
 
     found = source.find_reply(ACCOUNT, in_reply_to="401", text="hello there")
 
-    assert found is None
+    assert found is not None and found.external_id == "958"
+    assert len(api.calls) == 3
+    assert [params_of(c).get("pagination_token") for c in api.calls] == [None, "n2", "n3"]
+    assert all(params_of(c)["since_id"] == "401" for c in api.calls)
+
+
+def test_find_reply_returns_none_when_the_timeline_since_the_post_has_no_match(
+    api: responses.RequestsMock, source: XSource
+) -> None:
+    serve(
+        api,
+        timeline_url(),
+        page([tweet("960", BRAND_ID, "hi", replied_to="401")], [BRAND], next_token="n2"),
+    )
+    serve(api, timeline_url(), page([tweet("959", BRAND_ID, "hey", replied_to="401")], [BRAND]))
+
+    assert source.find_reply(ACCOUNT, in_reply_to="401", text="hello there") is None
     assert len(api.calls) == 2
-    assert params_of(api.calls[1])["pagination_token"] == "n2"
 
 
 # -- parsing helpers -------------------------------------------------------------------------
