@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
 from socialcare.metrics.digest_model import AckAccuracy
-from socialcare.metrics.figures import Scope
+from socialcare.metrics.figures import Scope, in_scope
 from socialcare.metrics.sql import SecondsBetween, at
 
 
@@ -23,14 +23,8 @@ def ack_accuracy(*, session: Session, scope: Scope) -> AckAccuracy | None:
         func.count(error),
         func.avg(func.abs(error)),
         func.avg(error),
-    ).where(
-        Case.ack_predicted_at.is_not(None),
-        Case.opened_at >= at(scope.start),
-        Case.opened_at < at(scope.end),
-        Case.opened_at <= at(scope.now),
-    )
-    if scope.account_id is not None:
-        stmt = stmt.where(Case.account_id == scope.account_id)
+    ).where(Case.ack_predicted_at.is_not(None))
+    stmt = in_scope(stmt, scope)
     told, answered_n, abs_error, signed = session.execute(stmt).one()
     if not told:
         return None

@@ -26,6 +26,7 @@ from socialcare.metrics.figures import (
     Scope,
     case_rows,
     figures_by,
+    in_scope,
     missed_filter,
     total_figures,
 )
@@ -68,14 +69,6 @@ def post_url(platform: str, handle: str, external_id: str) -> str | None:
     return None
 
 
-def _in_scope(stmt: Any, scope: Scope) -> Any:
-    stmt = stmt.where(Case.opened_at >= at(scope.start), Case.opened_at < at(scope.end))
-    stmt = stmt.where(Case.opened_at <= at(scope.now))
-    if scope.account_id is not None:
-        stmt = stmt.where(Case.account_id == scope.account_id)
-    return stmt
-
-
 def _answered(scope: Scope) -> ColumnElement[bool]:
     return and_(Case.first_response_at.is_not(None), Case.first_response_at <= at(scope.now))
 
@@ -103,7 +96,7 @@ def _worst_waits(session: Session, scope: Scope) -> list[WorstWait]:
         sql_case((answered, 1), else_=0).label("answered"),
         waited,
     ).join_from(Case, Post, Post.id == Case.root_post_id)
-    stmt = _in_scope(stmt, scope).order_by(desc("waited"), Case.id).limit(WORST)
+    stmt = in_scope(stmt, scope).order_by(desc("waited"), Case.id).limit(WORST)
     return [
         WorstWait(
             handle=row.customer_handle,
@@ -138,13 +131,13 @@ def _exposure(session: Session, scope: Scope, sla: dict[str, int]) -> tuple[int,
         .select_from(Case)
         .join(Post, and_(Post.case_id == Case.id, Post.is_brand.is_(False)))
     )
-    posts = _in_scope(posts, scope).where(missed_filter(scope, sla)).subquery()
+    posts = in_scope(posts, scope).where(missed_filter(scope, sla)).subquery()
     followers = (
         select(func.coalesce(func.sum(Post.author_followers), 0))
         .select_from(Case)
         .join(Post, Post.id == Case.root_post_id)
     )
-    followers = _in_scope(followers, scope).where(missed_filter(scope, sla))
+    followers = in_scope(followers, scope).where(missed_filter(scope, sla))
     engagement = select(func.coalesce(func.sum(posts.c.engagement), 0))
     return int(session.execute(followers).scalar_one()), int(
         session.execute(engagement).scalar_one()

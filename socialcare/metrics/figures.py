@@ -49,6 +49,16 @@ class Scope:
     account_id: int | None = None
 
 
+def in_scope(stmt: Any, scope: Scope) -> Any:
+    """stmt (a select over cases) limited to the cases in scope: opened in [start, end), public
+    by now, of its account when it names one."""
+    stmt = stmt.where(Case.opened_at >= at(scope.start), Case.opened_at < at(scope.end))
+    stmt = stmt.where(Case.opened_at <= at(scope.now))
+    if scope.account_id is not None:
+        stmt = stmt.where(Case.account_id == scope.account_id)
+    return stmt
+
+
 def _allowed_seconds(sla_seconds: Mapping[str, int]) -> ColumnElement[float]:
     """The case's SLA allowance: up to its due time, else its priority's from the settings."""
     by_priority = case(
@@ -124,12 +134,8 @@ def case_rows(
         .select_from(Case)
         .outerjoin(Team, Team.id == Case.team_id)
         .join(Account, Account.id == Case.account_id)
-        .where(Case.opened_at >= at(scope.start), Case.opened_at < at(scope.end))
-        .where(Case.opened_at <= now)
     )
-    if scope.account_id is not None:
-        stmt = stmt.where(Case.account_id == scope.account_id)
-    return stmt
+    return in_scope(stmt, scope)
 
 
 def _percentile_columns(

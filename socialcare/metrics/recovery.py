@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case, Reply
 from socialcare.metrics.digest_model import Recovery
-from socialcare.metrics.figures import NO_TEAM, Scope
+from socialcare.metrics.figures import NO_TEAM, Scope, in_scope
 from socialcare.metrics.sql import at
 from socialcare.posts.models import Post, Score
 from socialcare.routing.models import Agent, Team
@@ -58,14 +58,11 @@ def sentiment_recovery(*, session: Session, scope: Scope, by: str) -> list[Recov
         .outerjoin(Team, Team.id == Case.team_id)
         .join(Post, and_(Post.case_id == Case.id, Post.is_brand.is_(False)))
         .join(Score, Score.post_id == Post.id)
-        .where(Case.opened_at >= at(scope.start), Case.opened_at < at(scope.end))
         .where(answered_at.is_not(None), answered_at <= at(scope.now))
         .where(Post.created_at <= at(scope.now))
         .group_by(Case.id, group)
     )
-    if scope.account_id is not None:
-        per_case = per_case.where(Case.account_id == scope.account_id)
-    cases = per_case.subquery()
+    cases = in_scope(per_case, scope).subquery()
     stmt = (
         select(cases.c.g, func.count(), func.avg(cases.c.before), func.avg(cases.c.after))
         .where(cases.c.before.is_not(None), cases.c.after.is_not(None))
