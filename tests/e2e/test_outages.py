@@ -77,6 +77,19 @@ def _restart_postgres(settings) -> float:  # type: ignore[no-untyped-def]
     return time.monotonic() - start
 
 
+def _assert_every_post_done_and_first_responses_right(settings) -> None:  # type: ignore[no-untyped-def]
+    """Every customer post scored and routed once; each case's first response is the one the
+    CSV's brand replies give."""
+    counts = stage_counts(settings)
+    assert counts["routed_customer"] == counts["customer"] == counts["scores"]
+    with session_scope(settings) as s:
+        expected = expected_first_responses(s)
+        for case in s.execute(select(Case)).scalars():
+            got = case.first_response_at
+            seconds = (got - case.opened_at).total_seconds() if got else None
+            assert seconds == expected[case.id], f"case {case.id}"
+
+
 def _answers(check) -> bool:  # type: ignore[no-untyped-def]
     try:
         return bool(check())
@@ -113,14 +126,7 @@ def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment
         return c["posts"] == 1000 and c["waiting"] == 0
 
     took = wait_for(done, "all work to complete after the outages", 300, detail=dep.log_tail)
-    counts = stage_counts(settings)
-    assert counts["routed_customer"] == counts["customer"] == counts["scores"]
-    with session_scope(settings) as s:
-        expected = expected_first_responses(s)
-        for case in s.execute(select(Case)).scalars():
-            got = case.first_response_at
-            seconds = (got - case.opened_at).total_seconds() if got else None
-            assert seconds == expected[case.id], f"case {case.id}"
+    _assert_every_post_done_and_first_responses_right(settings)
     print(
         f"redis flushed and back in {redis_down:.1f}s, postgres restarted in {pg_down:.1f}s; "
         f"all work complete {took:.1f}s after postgres returned "
@@ -171,12 +177,5 @@ def test_work_completes_when_database_connections_are_reset_mid_run(deployment):
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert client.get("/api/queue").status_code == 200
-    counts = stage_counts(settings)
-    assert counts["routed_customer"] == counts["customer"] == counts["scores"]
-    with session_scope(settings) as s:
-        expected = expected_first_responses(s)
-        for case in s.execute(select(Case)).scalars():
-            got = case.first_response_at
-            seconds = (got - case.opened_at).total_seconds() if got else None
-            assert seconds == expected[case.id], f"case {case.id}"
+    _assert_every_post_done_and_first_responses_right(settings)
     print(f"\n{cut} connections cut in 6 resets; all work complete {took:.1f}s after the last")
