@@ -22,7 +22,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, select, text
+
+from bench.workers import start_worker
 
 REPO = Path(__file__).resolve().parent.parent
 TWCS = REPO / "socialcare" / "data" / "twcs_sample.csv"
@@ -110,27 +111,7 @@ def main() -> None:
     with session_scope(settings) as s:
         account = ensure_account(s, platform="twcs", handle="LoadBrand", source="replay")
         account_id = account.id
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=WARNING",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(args.workers)
-    ]
+    workers = [start_worker(env) for _ in range(args.workers)]
     n = 0
 
     def arrive(count: int, prefix: str, pipeline: bool) -> float:

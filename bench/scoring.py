@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.workers import start_worker
 
 REPO = Path(__file__).resolve().parent.parent
 TWCS = REPO / "socialcare" / "data" / "twcs_sample.csv"
@@ -95,24 +95,7 @@ def main() -> None:
 
     celery_ids = _store(settings, posts[args.posts :])
     env = dict(os.environ, PYTHONPATH=str(REPO), LOG_LEVEL="WARNING")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(env)
     try:
         from sqlalchemy import func, select
 
