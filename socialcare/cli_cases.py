@@ -227,19 +227,95 @@ def agents_add(
     name: str = typer.Option("", help="display name"),
     role: str = typer.Option("agent", help="agent, lead or admin"),
     team: list[str] = typer.Option([], help="team name (repeat); default: every team"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="read the password from stdin (else one is generated)"
+    ),
 ) -> None:
-    """Add a care agent."""
+    """Add a care agent, lead or admin who can log in to the web workspace."""
+    import sys
+
+    from socialcare.auth.passwords import generate_password, hash_password
     from socialcare.setup import add_agent
 
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
     with session_scope() as session:
-        add_agent(
+        agent = add_agent(
             session=session,
             handle=handle,
             display_name=name or handle,
             role=role,
             teams=list(team) or None,
         )
-    typer.echo(f"agent {handle} added")
+        agent.password_hash = hash_password(password)
+    typer.echo(f"{role} {handle} added")
+    if not password_stdin:
+        typer.echo(f"password (shown once): {password}")
+
+
+@agents_app.command("password")
+def agents_password(
+    handle: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read it from stdin"),
+) -> None:
+    """Set a new password (generated unless read from stdin); ends the agent's sessions."""
+    import sys
+
+    from socialcare.auth.passwords import generate_password
+    from socialcare.auth.service import set_password
+    from socialcare.cases.work import get_agent
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
+    with session_scope() as session:
+        set_password(
+            session=session,
+            agent=get_agent(session=session, handle=handle),
+            password=password,
+            actor="cli",
+        )
+    typer.echo(f"password of {handle} set")
+    if not password_stdin:
+        typer.echo(f"password (shown once): {password}")
+
+
+def _set_active(handle: str, active: bool) -> None:
+    from socialcare.auth.service import set_active
+    from socialcare.routing.models import Agent
+
+    with session_scope() as session:
+        agent = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
+        if agent is None:
+            typer.echo(f"no agent {handle!r}", err=True)
+            raise typer.Exit(1)
+        set_active(session=session, agent=agent, active=active, actor="cli")
+    typer.echo(f"agent {handle} {'enabled' if active else 'disabled'}")
+
+
+@agents_app.command("disable")
+def agents_disable(handle: str) -> None:
+    """Disable an agent: their sessions end and their API tokens are revoked."""
+    _set_active(handle, False)
+
+
+@agents_app.command("enable")
+def agents_enable(handle: str) -> None:
+    """Let a disabled agent log in again."""
+    _set_active(handle, True)
+
+
+@agents_app.command("token")
+def agents_token(handle: str, name: str = typer.Option(..., help="what the token is for")) -> None:
+    """Create an API token acting as the agent (printed once)."""
+    from socialcare.auth.service import create_token
+    from socialcare.cases.work import get_agent
+
+    with session_scope() as session:
+        secret, _ = create_token(
+            session=session,
+            agent=get_agent(session=session, handle=handle),
+            name=name,
+            actor="cli",
+        )
+    typer.echo(secret)
 
 
 @agents_app.command("list")

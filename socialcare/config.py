@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     beat_lease_seconds: float = Field(30.0, alias="BEAT_LEASE_SECONDS", ge=1)
     claim_lease_seconds: float = Field(900.0, alias="CLAIM_LEASE_SECONDS", gt=0)
     max_attempts: int = Field(5, alias="MAX_ATTEMPTS", ge=1)
+    # The web workspace: logins, sessions and the live queue.
+    session_ttl_seconds: float = Field(43200.0, alias="SESSION_TTL_SECONDS", ge=60)
+    session_cookie_secure: Literal["auto", "true", "false"] = Field(
+        "auto", alias="SESSION_COOKIE_SECURE"
+    )
+    login_max_failures: int = Field(5, alias="LOGIN_MAX_FAILURES", ge=1)
+    login_lockout_seconds: float = Field(900.0, alias="LOGIN_LOCKOUT_SECONDS", ge=1)
+    claim_idle_seconds: float = Field(300.0, alias="CLAIM_IDLE_SECONDS", ge=10)
 
     replay_files: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [BUNDLED_TWCS], alias="REPLAY_FILES"

@@ -65,3 +65,17 @@ class DeliveryError(SocialcareError):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+class LoginFailed(SocialcareError):
+    """Wrong handle or password, a disabled account, or one locked after repeated failures.
+
+    The message never says which, so a login form does not tell handles apart."""
+
+    def __init__(self, message: str = "wrong handle or password", *, locked: bool = False) -> None:
+        super().__init__(message)
+        self.locked = locked
+
+
+class Forbidden(SocialcareError):
+    """The person is known but their role does not allow the action."""

@@ -1,6 +1,8 @@
 """Imports every model so Base.metadata is complete (Alembic and tests use it)."""
 
+from socialcare.auth.models import ApiToken, WebSession
 from socialcare.cases.models import Case, Event, Reply
+from socialcare.cases.workspace_models import CannedReply, CaseView
 from socialcare.db import Base
 from socialcare.leases import Lease, ScheduleRun
 from socialcare.metrics.models import DigestDelivery
@@ -10,8 +12,11 @@ from socialcare.routing.models import Agent, Team, agent_teams
 __all__ = [
     "Account",
     "Agent",
+    "ApiToken",
     "Base",
+    "CannedReply",
     "Case",
+    "CaseView",
     "DigestDelivery",
     "Event",
     "Lease",
@@ -20,5 +25,6 @@ __all__ = [
     "ScheduleRun",
     "Score",
     "Team",
+    "WebSession",
     "agent_teams",
 ]

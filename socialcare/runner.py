@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from socialcare.auth.service import ensure_first_admin
 from socialcare.config import get_settings
 from socialcare.db import session_scope
 from socialcare.migrate import upgrade
@@ -39,12 +40,21 @@ def _children(port: int, concurrency: int) -> dict[str, list[str]]:
 
 
 def prepare() -> str:
-    """Migrate, create teams and a demo lead, and the account to poll; returns what it polls."""
+    """Migrate, create teams, a demo lead and (once) an admin, and the account to poll; returns
+    what it polls."""
     settings = get_settings()
     upgrade(settings)
     with session_scope(settings) as session:
         ensure_default_teams(session=session)
         ensure_demo_agent(session=session)
+        admin = ensure_first_admin(session=session)
+        if admin is not None:
+            print(
+                f"\nFirst start: log in to the web workspace as {admin[0]!r} with the password\n"
+                f"  {admin[1]}\n"
+                "(shown only now; `socialcare agents password admin` sets a new one).",
+                flush=True,
+            )
         if settings.has_x_credentials and settings.x_brand_handle:
             account = ensure_x_account(session=session, settings=settings)
             return f"X mentions of @{account.handle}"
@@ -79,7 +89,7 @@ def run_all(*, port: int | None, concurrency: int) -> int:
     base = settings.base_url or f"http://127.0.0.1:{port}"
     print(
         f"\nsocialcare is running: polling {what}.\n"
-        f"  queue:    {base}/\n"
+        f"  queue:    {base}/ (log in as an admin or agent; `socialcare agents add` adds one)\n"
         f"  latency:  {base}/latency\n"
         "  act from another shell (same directory):\n"
         "    socialcare queue\n"

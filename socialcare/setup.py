@@ -7,6 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from socialcare.auth.roles import parse_role
+from socialcare.auth.service import normalise_handle
 from socialcare.config import Settings
 from socialcare.posts.models import Account
 from socialcare.posts.service import ensure_account
@@ -23,8 +25,8 @@ def add_agent(
     missing = set(teams or []) - {t.name for t in chosen}
     if missing:
         raise ValueError(f"unknown team(s): {', '.join(sorted(missing))}")
-    if role not in ("agent", "lead", "admin"):
-        raise ValueError("role must be agent, lead or admin")
+    role = parse_role(role).value
+    handle = normalise_handle(handle)
     agent = Agent(handle=handle, display_name=display_name, role=role, teams=chosen)
     session.add(agent)
     session.flush()

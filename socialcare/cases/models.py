@@ -58,6 +58,8 @@ class Case(Base):
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(Text)
     escalated: Mapped[bool] = mapped_column(default=False)
+    # An agent asked a lead to take over (escalate to a lead, with a reason in the events).
+    needs_lead: Mapped[bool] = mapped_column(default=False, server_default="0")
     # The wait predicted when the case was queued (public acknowledgements), and when.
     ack_predicted_seconds: Mapped[float | None] = mapped_column(Float)
     ack_predicted_at: Mapped[datetime | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from socialcare.db import Base, utcnow
@@ -42,6 +42,10 @@ class Agent(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent")  # agent, lead, admin
     password_hash: Mapped[str | None] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Consecutive failed logins, and the lockout they earned (socialcare.auth.service).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     teams: Mapped[list[Team]] = relationship(secondary=agent_teams, back_populates="agents")

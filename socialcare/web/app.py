@@ -5,22 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from socialcare.cases.models import OPEN_STATUSES
+from socialcare import __version__
+from socialcare.auth.roles import Permission
 from socialcare.config import Settings, get_settings
 from socialcare.db import get_sessionmaker, utcnow
 from socialcare.metrics.latency import GROUPINGS, format_csv, latency_by, latency_total
 from socialcare.ops import health
 from socialcare.ops import metrics as ops_metrics
 from socialcare.ops.errors import init_error_reporting
-from socialcare.web import queries, reports
-from socialcare.web.deps import HERE, SessionDep, request_now, templates
+from socialcare.web import api, live, login, pages, reports, security
+from socialcare.web.deps import HERE, SessionDep, templates
+from socialcare.web.security import ReportsReader
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -57,19 +60,6 @@ class SecurityHeadersMiddleware:
 router = APIRouter()
 
 
-def _blank_to_none(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value.strip() or None
-
-
-def _queue_args(team: str | None, status: str | None) -> tuple[str | None, str | None]:
-    team, status = _blank_to_none(team), _blank_to_none(status)
-    if status is not None and status not in OPEN_STATUSES:
-        raise HTTPException(400, f"status must be one of {', '.join(OPEN_STATUSES)}")
-    return team, status
-
-
 def _grouping(by: str) -> str:
     if by not in GROUPINGS:
         raise HTTPException(400, f"by must be one of {', '.join(GROUPINGS)}")
@@ -91,74 +81,21 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
-    """Prometheus metrics, computed from the database at scrape time."""
+def metrics(request: Request, actor: ReportsReader) -> Response:
+    """Prometheus metrics, computed from the database at scrape time (a lead's or an admin's
+    API token as the bearer credential)."""
     body = ops_metrics.render(request.app.state.metrics_registry)
     return Response(body, media_type=ops_metrics.CONTENT_TYPE)
 
 
-@router.get("/", response_class=HTMLResponse)
-def queue_page(
-    request: Request, session: SessionDep, team: str | None = None, status: str | None = None
-) -> Response:
-    """The queue: open cases, most urgent priority first, then oldest first."""
-    team, status = _queue_args(team, status)
-    now = request_now(request)
-    rows, total = queries.queue_rows(session, now=now, team=team, status=status)
-    context = {
-        "rows": rows,
-        "total": total,
-        "limit": queries.QUEUE_LIMIT,
-        "teams": queries.team_names(session),
-        "statuses": OPEN_STATUSES,
-        "team": team,
-        "status": status,
-        "now": now,
-    }
-    return templates.TemplateResponse(request, "queue.html", context)
-
-
-@router.get("/api/queue")
-def queue_api(
-    request: Request, session: SessionDep, team: str | None = None, status: str | None = None
-) -> JSONResponse:
-    """The queue page's rows as JSON; X-Total-Count has the number of matching cases."""
-    team, status = _queue_args(team, status)
-    rows, total = queries.queue_rows(session, now=request_now(request), team=team, status=status)
-    return JSONResponse([row.to_json() for row in rows], headers={"X-Total-Count": str(total)})
-
-
-@router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, session: SessionDep, case_id: int) -> Response:
-    """One case: its thread in time order, score reasons, replies and audit events."""
-    detail = queries.case_detail(session, case_id)
-    if detail is None:
-        return templates.TemplateResponse(
-            request, "not_found.html", {"what": f"case {case_id}"}, status_code=404
-        )
-    now = request_now(request)
-    case = detail.case
-    sla_label, overdue = queries.sla_state(case.sla_due_at, case.first_response_at, now)
-    response_seconds = (
-        None
-        if case.first_response_at is None
-        else (case.first_response_at - case.opened_at).total_seconds()
-    )
-    context = {
-        "d": detail,
-        "c": case,
-        "sla_label": sla_label,
-        "overdue": overdue,
-        "response_seconds": response_seconds,
-    }
-    return templates.TemplateResponse(request, "case.html", context)
-
-
 @router.get("/latency", response_class=HTMLResponse)
-def latency_page(request: Request, session: SessionDep, by: str = "brand") -> Response:
+def latency_page(
+    request: Request, session: SessionDep, actor: ReportsReader, by: str = "brand"
+) -> Response:
     """First-response latency and SLA attainment per group, with a CSV link."""
     by = _grouping(by)
     context = {
+        "actor": actor,
         "rows": latency_by(session, by=by),
         "total": latency_total(session),
         "by": by,
@@ -168,7 +105,7 @@ def latency_page(request: Request, session: SessionDep, by: str = "brand") -> Re
 
 
 @router.get("/latency.csv")
-def latency_csv(session: SessionDep, by: str = "brand") -> Response:
+def latency_csv(session: SessionDep, actor: ReportsReader, by: str = "brand") -> Response:
     """The latency table as CSV."""
     body = format_csv(latency_by(session, by=_grouping(by)))
     return Response(
@@ -178,22 +115,47 @@ def latency_csv(session: SessionDep, by: str = "brand") -> Response:
     )
 
 
+def _default_enqueue(step: str, *args: Any) -> None:
+    from workers.tasks import enqueue
+
+    enqueue(step, *args)
+
+
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    enqueue: Callable[..., None] | None = None,
 ) -> FastAPI:
-    """The web app on settings' database; clock gives "now" for SLA countdowns."""
+    """The web app on settings' database; clock gives "now" for SLA countdowns and leases,
+    enqueue sends a step to the workers (default: the Celery broker)."""
     settings = settings or get_settings()
     init_error_reporting(settings, component="web")
-    app = FastAPI(title="socialcare", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="socialcare",
+        version=__version__,
+        description="The care team's workspace: queue, cases, replies, audit, people.",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.sessionmaker = get_sessionmaker(settings)
     app.state.clock = clock
+    app.state.enqueue = enqueue or _default_enqueue
+    app.state.change_feed = None
     app.state.metrics_registry = ops_metrics.build_registry(
         app.state.sessionmaker, lambda: app.state.clock()
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(reports.BadReportQuery, reports.bad_query_response)
+    security.install(app)
     app.include_router(router)
-    app.include_router(reports.router)
+    app.include_router(login.router)
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(live.router)
+    app.include_router(
+        reports.router, dependencies=[Depends(security.require(Permission.REPORTS_READ))]
+    )
     return app

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from socialcare.web import queries
+from socialcare.web.untrusted import untrusted
 
 HERE = Path(__file__).parent
 
@@ -38,6 +39,7 @@ def _make_templates() -> Jinja2Templates:
     env.filters["dt"] = _fmt_dt
     env.filters["tojson_text"] = _fmt_json
     env.filters["response_time"] = queries.response_time
+    env.filters["untrusted"] = untrusted
     return Jinja2Templates(env=env)
 
 

@@ -33,6 +33,10 @@ class QueueRow:
     team: str | None
     status: str
     claimed_by: str | None
+    platform: str
+    claimed_at: datetime | None
+    claim_expires_at: datetime | None
+    needs_lead: bool
     opened_at: datetime
     sla_due_at: datetime | None
     first_response_at: datetime | None
@@ -61,6 +65,7 @@ class CaseDetail:
     reasons: list[str]
     replies: list[Reply] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    earlier: list[Case] = field(default_factory=list)  # the customer's other cases, newest first
 
 
 def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -128,12 +133,29 @@ def sla_state(
     return f"due in {short_duration((due - now).total_seconds())}", False
 
 
-def _queue_filters(stmt: Select[Any], team: str | None, status: str | None) -> Select[Any]:
-    statuses = (status,) if status else OPEN_STATUSES
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the queue is narrowed to; None means any."""
+
+    team: str | None = None
+    status: str | None = None
+    platform: str | None = None
+    priority: str | None = None
+    topic: str | None = None
+
+
+def _queue_filters(stmt: Select[Any], f: QueueFilter) -> Select[Any]:
+    statuses = (f.status,) if f.status else OPEN_STATUSES
     stmt = stmt.where(Case.status.in_(statuses))
-    if team:
-        team_id = select(Team.id).where(Team.name == team).scalar_subquery()
+    if f.team:
+        team_id = select(Team.id).where(Team.name == f.team).scalar_subquery()
         stmt = stmt.where(Case.team_id == team_id)
+    if f.platform:
+        stmt = stmt.where(Case.platform == f.platform)
+    if f.priority:
+        stmt = stmt.where(Case.priority == f.priority)
+    if f.topic:
+        stmt = stmt.where(Case.topic == f.topic)
     return stmt
 
 
@@ -144,6 +166,7 @@ def queue_rows(
     team: str | None = None,
     status: str | None = None,
     limit: int = QUEUE_LIMIT,
+    where: QueueFilter | None = None,
 ) -> tuple[list[QueueRow], int]:
     """Open cases, P1 first then oldest first, at most limit; and how many match in all."""
     stmt = (
@@ -160,6 +183,10 @@ def queue_rows(
             Team.name.label("team"),
             Case.status,
             Agent.handle.label("claimed_by"),
+            Case.platform,
+            Case.claimed_at,
+            Case.claim_expires_at,
+            Case.needs_lead,
             Case.opened_at,
             Case.sla_due_at,
             Case.first_response_at,
@@ -172,8 +199,9 @@ def queue_rows(
         .order_by(Case.priority, Case.opened_at, Case.id)
         .limit(limit)
     )
-    stmt = _queue_filters(stmt, team, status)
-    total = session.scalar(_queue_filters(select(func.count(Case.id)), team, status)) or 0
+    f = where or QueueFilter(team=team, status=status)
+    stmt = _queue_filters(stmt, f)
+    total = session.scalar(_queue_filters(select(func.count(Case.id)), f)) or 0
     rows = []
     for r in session.execute(stmt):
         answered = r.first_response_at
@@ -192,6 +220,10 @@ def queue_rows(
                 team=r.team,
                 status=r.status,
                 claimed_by=r.claimed_by,
+                platform=r.platform,
+                claimed_at=r.claimed_at,
+                claim_expires_at=r.claim_expires_at,
+                needs_lead=bool(r.needs_lead),
                 opened_at=r.opened_at,
                 sla_due_at=r.sla_due_at,
                 first_response_at=answered,
@@ -203,6 +235,12 @@ def queue_rows(
             )
         )
     return rows, int(total)
+
+
+def distinct_values(session: Session, column: Any) -> list[str]:
+    """The values an open case has in column (for the queue's filter menus)."""
+    stmt = select(column).where(Case.status.in_(OPEN_STATUSES), column.is_not(None)).distinct()
+    return sorted(str(v) for v in session.scalars(stmt))
 
 
 def team_names(session: Session) -> list[str]:
@@ -240,7 +278,18 @@ def case_detail(session: Session, case_id: int) -> CaseDetail | None:
     events = session.scalars(
         select(Event).where(Event.case_id == case_id).order_by(Event.at, Event.id)
     )
+    earlier = session.scalars(
+        select(Case)
+        .where(
+            Case.account_id == case.account_id,
+            Case.customer_external_id == case.customer_external_id,
+            Case.id != case.id,
+        )
+        .order_by(Case.opened_at.desc())
+        .limit(20)
+    )
     return CaseDetail(
+        earlier=list(earlier),
         case=case,
         account=session.get(Account, case.account_id),
         team=team,
@@ -251,3 +300,34 @@ def case_detail(session: Session, case_id: int) -> CaseDetail | None:
         replies=list(replies),
         events=list(events),
     )
+
+
+BREACH_WINDOW_SECONDS = 900
+
+
+def floor(session: Session, *, now: datetime) -> dict[str, Any]:
+    """What a lead watches: claims held (longest first), cases about to breach or already late,
+    cases whose agent asked for a lead, and how many cases each person holds."""
+    held, _ = queue_rows(session, now=now, where=QueueFilter(status="claimed"))
+    held.sort(key=lambda r: r.claimed_at or now)
+    waiting, _ = queue_rows(session, now=now, where=QueueFilter())
+    soon = [
+        r
+        for r in waiting
+        if r.first_response_at is None
+        and r.sla_due_at is not None
+        and (r.sla_due_at - now).total_seconds() <= BREACH_WINDOW_SECONDS
+    ]
+    soon.sort(key=lambda r: r.sla_due_at or now)
+    asked = [r for r in waiting if r.needs_lead]
+    per_agent: dict[str, int] = {}
+    for r in held:
+        if r.claimed_by:
+            per_agent[r.claimed_by] = per_agent.get(r.claimed_by, 0) + 1
+    return {
+        "held": held,
+        "soon": soon,
+        "asked": asked,
+        "per_agent": sorted(per_agent.items()),
+        "now": now,
+    }

@@ -19,6 +19,7 @@ from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED
 from socialcare.routing.models import Team
 from socialcare.web import create_app
 from tests.factories import T0, make_account, make_case, make_post, make_reply, make_team
+from tests.web.signin import bearer
 
 NOW = T0 + timedelta(hours=2)
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -44,8 +45,9 @@ def of(samples: Samples, name: str) -> dict[tuple[str, ...], float]:
 
 
 @pytest.fixture
-def client(settings: Settings, engine: object) -> Iterator[TestClient]:
+def client(settings: Settings, engine: object, session: Session) -> Iterator[TestClient]:
     with TestClient(create_app(settings, clock=lambda: NOW)) as c:
+        c.headers.update(bearer(session))
         yield c
 
 

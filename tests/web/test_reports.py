@@ -33,6 +33,7 @@ from tests.web.reports_support import (
     number,
     quantile,
 )
+from tests.web.signin import sign_in
 
 NOW = datetime(2024, 5, 3, 9, 0, tzinfo=UTC)  # a Friday: the default report is Thu 2 May
 CHARTS = ("distribution", "trend", "sla_trend", "volume")
@@ -46,8 +47,9 @@ def app(settings: Settings, engine: object) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: FastAPI, session: Session) -> Iterator[TestClient]:
     with TestClient(app) as c:
+        sign_in(c, session, "manager", "lead")
         yield c
 
 

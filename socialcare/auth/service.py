@@ -1,0 +1,261 @@
+"""People, logins, sessions and API tokens (services: they take the session, never commit)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from socialcare.auth.models import ApiToken, WebSession
+from socialcare.auth.passwords import (
+    digest,
+    generate_password,
+    hash_password,
+    needs_rehash,
+    new_secret,
+    verify_password,
+)
+from socialcare.auth.roles import Role, parse_role
+from socialcare.cases.events import record
+from socialcare.db import utcnow
+from socialcare.errors import Conflict, LoginFailed, NotFound
+from socialcare.routing.models import Agent, Team
+
+HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+TOKEN_PREFIX = "sc_"
+# A session's last_seen_at (and its sliding expiry) is written at most this often.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+    session_ttl: timedelta = timedelta(hours=12)
+
+
+def normalise_handle(handle: str) -> str:
+    """A handle as stored: lower case; ValueError if it has characters a handle may not."""
+    value = handle.strip().lower()
+    if not HANDLE_RE.match(value):
+        raise ValueError(
+            "a handle is 1-64 characters: letters, digits, '_', '.', '-' (starting with a "
+            f"letter or digit); got {handle!r}"
+        )
+    return value
+
+
+def teams_named(*, session: Session, names: list[str]) -> list[Team]:
+    """The teams with these names; NotFound naming the first unknown one."""
+    teams = []
+    for name in names:
+        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+        if team is None:
+            raise NotFound(f"no team {name!r}")
+        teams.append(team)
+    return teams
+
+
+def add_agent(
+    *,
+    session: Session,
+    handle: str,
+    role: str = "agent",
+    display_name: str | None = None,
+    password: str | None = None,
+    teams: list[str] | None = None,
+    actor: str = "cli",
+) -> tuple[Agent, str | None]:
+    """Create a person; returns them and the generated password when none was given."""
+    handle = normalise_handle(handle)
+    parsed = parse_role(role)
+    if session.execute(select(Agent.id).where(Agent.handle == handle)).first() is not None:
+        raise Conflict(f"agent {handle!r} already exists")
+    generated = None
+    if password is None:
+        generated = password = generate_password()
+    agent = Agent(
+        handle=handle,
+        display_name=(display_name or handle).strip()[:128] or handle,
+        role=parsed.value,
+        password_hash=hash_password(password),
+        active=True,
+    )
+    agent.teams = teams_named(session=session, names=teams or [])
+    session.add(agent)
+    session.flush()
+    record(session, actor=actor, kind="agent_added", handle=handle, role=parsed.value)
+    return agent, generated
+
+
+def set_password(*, session: Session, agent: Agent, password: str, actor: str) -> None:
+    """Set a new password; every session of the agent ends (a reset must lock others out)."""
+    agent.password_hash = hash_password(password)
+    agent.failed_logins = 0
+    agent.locked_until = None
+    session.execute(delete(WebSession).where(WebSession.agent_id == agent.id))
+    record(session, actor=actor, kind="password_set", handle=agent.handle)
+
+
+def set_active(*, session: Session, agent: Agent, active: bool, actor: str) -> None:
+    """Disable (ending every session and token) or enable an agent."""
+    agent.active = active
+    if not active:
+        session.execute(delete(WebSession).where(WebSession.agent_id == agent.id))
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.agent_id == agent.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    record(
+        session,
+        actor=actor,
+        kind="agent_enabled" if active else "agent_disabled",
+        handle=agent.handle,
+    )
+
+
+def authenticate(
+    *, session: Session, handle: str, password: str, now: datetime, policy: LoginPolicy
+) -> Agent:
+    """The agent whose handle and password these are; LoginFailed otherwise.
+
+    max_failures consecutive failures lock the account for policy.lockout; while locked even
+    the right password fails (locked=True), so guessing cannot go on in the background."""
+    try:
+        key = normalise_handle(handle)
+    except ValueError:
+        key = ""
+    agent = session.execute(select(Agent).where(Agent.handle == key)).scalar_one_or_none()
+    ok = verify_password(agent.password_hash if agent else None, password)
+    if agent is None or not agent.active:
+        raise LoginFailed()
+    if agent.locked_until is not None and agent.locked_until > now:
+        record(session, actor=f"agent:{agent.handle}", kind="login_refused_locked")
+        raise LoginFailed("too many failed logins: try again later", locked=True)
+    if not ok:
+        agent.failed_logins = (agent.failed_logins or 0) + 1
+        if agent.failed_logins >= policy.max_failures:
+            agent.locked_until = now + policy.lockout
+            agent.failed_logins = 0
+            record(session, actor="web", kind="login_locked", handle=agent.handle)
+        raise LoginFailed()
+    agent.failed_logins = 0
+    agent.locked_until = None
+    agent.last_login_at = now
+    if agent.password_hash and needs_rehash(agent.password_hash):
+        agent.password_hash = hash_password(password)
+    record(session, actor=f"agent:{agent.handle}", kind="login")
+    return agent
+
+
+def start_session(
+    *, session: Session, agent: Agent, now: datetime, policy: LoginPolicy
+) -> tuple[str, WebSession]:
+    """A new login session; returns the cookie secret (shown once) and the row."""
+    secret = new_secret()
+    row = WebSession(
+        id=digest(secret),
+        agent_id=agent.id,
+        csrf_token=new_secret(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.session_ttl,
+    )
+    session.add(row)
+    session.flush()
+    return secret, row
+
+
+def session_agent(
+    *, session: Session, secret: str, now: datetime, policy: LoginPolicy
+) -> tuple[Agent, WebSession] | None:
+    """The active agent behind a cookie secret and its session (renewed: it slides), or None."""
+    row = session.get(WebSession, digest(secret))
+    if row is None or row.expires_at <= now:
+        return None
+    agent = session.get(Agent, row.agent_id)
+    if agent is None or not agent.active:
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+        row.expires_at = now + policy.session_ttl
+    return agent, row
+
+
+def end_session(*, session: Session, secret: str) -> None:
+    """Log out: the session row goes, so the cookie is worthless even if kept."""
+    session.execute(delete(WebSession).where(WebSession.id == digest(secret)))
+
+
+def purge_expired_sessions(*, session: Session, now: datetime) -> int:
+    """Delete sessions past their expiry; returns how many."""
+    result = session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def create_token(*, session: Session, agent: Agent, name: str, actor: str) -> tuple[str, ApiToken]:
+    """A new API token for agent; returns the secret (shown once) and the row."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise ValueError("a token needs a name of 1-128 characters")
+    secret = TOKEN_PREFIX + new_secret()
+    row = ApiToken(agent_id=agent.id, name=name, token_hash=digest(secret), prefix=secret[:10])
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, kind="token_created", handle=agent.handle, token_id=row.id)
+    return secret, row
+
+
+def token_agent(*, session: Session, secret: str, now: datetime) -> Agent | None:
+    """The active agent an unrevoked API token acts as, or None."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == digest(secret))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    agent = session.get(Agent, row.agent_id)
+    if agent is None or not agent.active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        row.last_used_at = now
+    return agent
+
+
+def revoke_token(*, session: Session, token_id: int, by: Agent, may_manage: bool) -> ApiToken:
+    """Revoke a token: one's own, or anyone's for those who manage people."""
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.agent_id != by.id and not may_manage):
+        raise NotFound(f"no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        record(session, actor=f"agent:{by.handle}", kind="token_revoked", token_id=token_id)
+    return row
+
+
+def ensure_first_admin(*, session: Session) -> tuple[str, str] | None:
+    """When nobody could administer the system, create `admin` with a generated password.
+
+    Returns (handle, password) to print once, or None when an active admin exists. Nothing
+    ships with a default password."""
+    exists = session.execute(
+        select(Agent.id).where(Agent.role == Role.ADMIN.value, Agent.active.is_(True))
+    ).first()
+    if exists is not None:
+        return None
+    handle = "admin"
+    taken = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
+    if taken is not None:
+        password = generate_password()
+        taken.role = Role.ADMIN.value
+        taken.active = True
+        set_password(session=session, agent=taken, password=password, actor="setup")
+        return handle, password
+    _, generated = add_agent(session=session, handle=handle, role="admin", actor="setup")
+    assert generated is not None
+    return handle, generated

@@ -1,0 +1,553 @@
+"""The JSON API: every workspace action, for the pages' scripts and for integrations (bearer
+tokens). Described by /openapi.json; errors are {"detail": ...} with 400, 401, 403, 404, 409
+or 422."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from socialcare.auth import service as people
+from socialcare.auth.models import ApiToken
+from socialcare.auth.roles import LEAST_ROLE, Permission
+from socialcare.cases import actions
+from socialcare.cases.models import Case, Reply
+from socialcare.cases.outbox import DEFAULT_LIMIT, PLATFORM_LIMITS
+from socialcare.errors import Conflict, NotFound
+from socialcare.posts.models import Account
+from socialcare.routing.models import Agent, Team
+from socialcare.web import api_models as m
+from socialcare.web import queries
+from socialcare.web.audit import audit_rows, parse_when
+from socialcare.web.deps import SessionDep, request_now
+from socialcare.web.pages import queue_filter
+from socialcare.web.security import (
+    AuditReader,
+    CannedManager,
+    CaseWorker,
+    FloorReader,
+    PeopleManager,
+    QueueReader,
+)
+
+log = logging.getLogger(__name__)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not logged in and no valid token"},
+    403: {"description": "the role may not do this, or the CSRF token is missing"},
+}
+router = APIRouter(prefix="/api", responses=ERRORS)
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """Service errors as HTTP errors: NotFound 404, Conflict 409, ValueError 422."""
+    try:
+        yield
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def enqueue_send(request: Request, reply_id: int) -> None:
+    """Ask a worker to send the reply (after commit). If the broker is away, the sweep sends it
+    later: the reply is queued in the database either way."""
+    try:
+        request.app.state.enqueue("send_reply", reply_id)
+    except Exception as exc:  # the broker being down must not fail the agent's request
+        log.warning("could not enqueue reply %s now (the sweep will): %s", reply_id, exc)
+
+
+def reply_url(platform: str, handle: str | None, external_id: str | None) -> str | None:
+    """The public address of a sent reply, where the platform's is known."""
+    if not external_id:
+        return None
+    if platform in ("x", "twcs") and handle:
+        return f"https://x.com/{handle}/status/{external_id}"
+    if platform == "bluesky" and handle and external_id.startswith("at://"):
+        return f"https://bsky.app/profile/{handle}/post/{external_id.rsplit('/', 1)[-1]}"
+    if external_id.startswith("https://"):
+        return external_id
+    return None
+
+
+def reply_out(reply: Reply, case: Case, handle: str | None) -> m.ReplyOut:
+    return m.ReplyOut(
+        id=reply.id,
+        case_id=reply.case_id,
+        kind=reply.kind,
+        state=reply.state,
+        text=reply.text,
+        attempts=reply.attempts,
+        last_error=reply.last_error,
+        external_id=reply.external_id,
+        url=reply_url(case.platform, handle, reply.external_id) if reply.state == "sent" else None,
+        sent_at=reply.sent_at,
+        created_at=reply.created_at,
+    )
+
+
+def case_out(session: Session, case: Case) -> m.CaseOut:
+    team = session.get(Team, case.team_id) if case.team_id is not None else None
+    holder = session.get(Agent, case.claimed_by) if case.claimed_by is not None else None
+    return m.CaseOut(
+        id=case.id,
+        platform=case.platform,
+        status=case.status,
+        priority=case.priority,
+        urgency=float(case.urgency or 0.0),
+        topic=case.topic,
+        team=team.name if team else None,
+        customer_handle=case.customer_handle,
+        claimed_by=holder.handle if holder else None,
+        claim_expires_at=case.claim_expires_at,
+        opened_at=case.opened_at,
+        sla_due_at=case.sla_due_at,
+        first_response_at=case.first_response_at,
+        first_response_via=case.first_response_via,
+        needs_lead=bool(case.needs_lead),
+        escalated=bool(case.escalated),
+        closed_at=case.closed_at,
+        close_reason=case.close_reason,
+    )
+
+
+def event_out(e: Any) -> m.EventOut:
+    return m.EventOut(
+        id=e.id,
+        at=e.at,
+        actor=e.actor,
+        kind=e.kind,
+        case_id=e.case_id,
+        reply_id=e.reply_id,
+        data=dict(e.data or {}),
+    )
+
+
+@router.get("/me", response_model=m.Me)
+def me(actor: QueueReader) -> m.Me:
+    """Who this token or session is, and what they may do."""
+    a = actor.agent
+    return m.Me(
+        handle=a.handle,
+        display_name=a.display_name,
+        role=a.role,
+        teams=sorted(t.name for t in a.teams),
+        permissions=sorted(p.value for p in LEAST_ROLE if actor.can(p)),
+    )
+
+
+@router.get("/queue", response_model=list[m.QueueItem])
+def queue(
+    request: Request,
+    session: SessionDep,
+    actor: QueueReader,
+    f: queries.QueueFilter = Depends(queue_filter),
+) -> Any:
+    """Open cases, most urgent first then longest waiting; X-Total-Count has how many match."""
+    now = request_now(request)
+    rows, total = queries.queue_rows(session, now=now, where=f)
+    seen = actions.viewers(session=session, case_ids=[r.id for r in rows], now=now)
+    from fastapi.responses import JSONResponse
+
+    body = [{**row.to_json(), "viewers": seen.get(row.id, [])} for row in rows]
+    return JSONResponse(body, headers={"X-Total-Count": str(total)})
+
+
+def _detail(request: Request, session: Session, actor: Any, case_id: int) -> m.CaseDetailOut:
+    detail = queries.case_detail(session, case_id)
+    if detail is None:
+        raise HTTPException(404, f"no case {case_id}")
+    handle = detail.account.handle if detail.account else None
+    now = request_now(request)
+    history = None
+    if actor.can(Permission.AUDIT_READ):
+        history = [event_out(e) for e in detail.events]
+    return m.CaseDetailOut(
+        case=case_out(session, detail.case),
+        posts=[
+            m.PostOut(
+                id=p.id,
+                external_id=p.external_id,
+                author_handle=p.author_handle,
+                is_brand=bool(p.is_brand),
+                text=p.text,
+                created_at=p.created_at,
+                in_reply_to_external_id=p.in_reply_to_external_id,
+            )
+            for p in detail.posts
+        ],
+        replies=[reply_out(r, detail.case, handle) for r in detail.replies],
+        notes=[event_out(e) for e in detail.events if e.kind == "note"],
+        earlier=[case_out(session, c) for c in detail.earlier],
+        reasons=detail.reasons,
+        viewers=actions.viewers(session=session, case_ids=[case_id], now=now).get(case_id, []),
+        reply_limit=PLATFORM_LIMITS.get(detail.case.platform, DEFAULT_LIMIT),
+        history=history,
+    )
+
+
+@router.get("/cases/{case_id}", response_model=m.CaseDetailOut)
+def get_case(request: Request, session: SessionDep, actor: QueueReader, case_id: int) -> Any:
+    """A case with its thread, replies (outbox states), notes, the customer's earlier cases."""
+    return _detail(request, session, actor, case_id)
+
+
+def _lease(request: Request) -> float:
+    settings = request.app.state.settings
+    return float(min(settings.claim_lease_seconds, settings.claim_idle_seconds))
+
+
+@router.post("/cases/next", response_model=m.CaseOut | None)
+def claim_next(
+    request: Request, session: SessionDep, actor: CaseWorker, body: m.NextIn | None = None
+) -> Any:
+    """Claim the top queued case (of a team, else of one's teams); null when none waits."""
+    with api_errors():
+        case = actions.claim_next(
+            session=session,
+            agent=actor.agent,
+            team=body.team if body else None,
+            lease_seconds=_lease(request),
+        )
+    session.commit()
+    return case_out(session, case) if case is not None else None
+
+
+@router.post("/cases/{case_id}/claim", response_model=m.CaseOut)
+def claim(request: Request, session: SessionDep, actor: CaseWorker, case_id: int) -> Any:
+    """Claim a case; 409 when someone else holds it or it is not waiting."""
+    with api_errors():
+        case = actions.claim(
+            session=session, agent=actor.agent, case_id=case_id, lease_seconds=_lease(request)
+        )
+    session.commit()
+    return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/release", response_model=m.CaseOut)
+def release(session: SessionDep, actor: CaseWorker, case_id: int) -> Any:
+    """Give a claimed case back to the queue."""
+    with api_errors():
+        case = actions.release(session=session, agent=actor.agent, case_id=case_id)
+    session.commit()
+    return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/heartbeat", response_model=m.CaseOut)
+def heartbeat(
+    request: Request, session: SessionDep, actor: QueueReader, case_id: int, body: m.HeartbeatIn
+) -> Any:
+    """The page is open (and the agent active): presence, and the claim's lease extended."""
+    with api_errors():
+        case = actions.heartbeat(
+            session=session,
+            agent=actor.agent,
+            case_id=case_id,
+            active=body.active,
+            now=request_now(request),
+            idle_seconds=_lease(request),
+        )
+    session.commit()
+    return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/replies", response_model=m.ReplyOut, status_code=201)
+def create_reply(
+    request: Request, session: SessionDep, actor: CaseWorker, case_id: int, body: m.TextIn
+) -> Any:
+    """Queue a public reply on a case one holds; a worker sends it, exactly once."""
+    with api_errors():
+        reply = actions.reply(session=session, agent=actor.agent, case_id=case_id, text=body.text)
+    session.commit()
+    enqueue_send(request, reply.id)
+    case = session.get(Case, case_id)
+    assert case is not None
+    return reply_out(reply, case, None)
+
+
+@router.post("/replies/{reply_id}/retry", response_model=m.ReplyOut)
+def retry_reply(request: Request, session: SessionDep, actor: CaseWorker, reply_id: int) -> Any:
+    """Send a failed reply again (409 for any other state: a sent or unknown one never is)."""
+    with api_errors():
+        reply = actions.retry_reply(session=session, agent=actor.agent, reply_id=reply_id)
+    session.commit()
+    enqueue_send(request, reply.id)
+    case = session.get(Case, reply.case_id)
+    assert case is not None
+    return reply_out(reply, case, None)
+
+
+@router.post("/cases/{case_id}/notes", status_code=201, response_model=m.CaseOut)
+def add_note(session: SessionDep, actor: CaseWorker, case_id: int, body: m.TextIn) -> Any:
+    """An internal note (never public)."""
+    with api_errors():
+        actions.add_note(session=session, agent=actor.agent, case_id=case_id, text=body.text)
+        case = actions.work.get_case(session=session, case_id=case_id)
+    session.commit()
+    return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/escalate", response_model=m.CaseOut)
+def escalate(session: SessionDep, actor: CaseWorker, case_id: int, body: m.EscalateIn) -> Any:
+    """To another team's queue (one priority higher), or to a lead, with a reason."""
+    with api_errors():
+        case = actions.escalate(
+            session=session,
+            agent=actor.agent,
+            case_id=case_id,
+            reason=body.reason,
+            team=body.team,
+            to_lead=body.to_lead,
+        )
+    session.commit()
+    return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/resolve", response_model=m.CaseOut)
+def resolve(session: SessionDep, actor: CaseWorker, case_id: int, body: m.ReasonIn) -> Any:
+    """Close the case as resolved, with a reason."""
+    with api_errors():
+        case = actions.close(
+            session=session,
+            agent=actor.agent,
+            case_id=case_id,
+            status="resolved",
+            reason=body.reason,
+        )
+    session.commit()
+    return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/dismiss", response_model=m.CaseOut)
+def dismiss(session: SessionDep, actor: CaseWorker, case_id: int, body: m.ReasonIn) -> Any:
+    """Close the case as needing no answer, with a reason."""
+    with api_errors():
+        case = actions.close(
+            session=session,
+            agent=actor.agent,
+            case_id=case_id,
+            status="dismissed",
+            reason=body.reason,
+        )
+    session.commit()
+    return case_out(session, case)
+
+
+@router.get("/canned", response_model=list[m.CannedOut])
+def canned(session: SessionDep, actor: QueueReader, case_id: int | None = None) -> Any:
+    """Canned replies (for a case: its team's and everyone's, with the variables filled)."""
+    case = session.get(Case, case_id) if case_id is not None else None
+    if case_id is not None and case is None:
+        raise HTTPException(404, f"no case {case_id}")
+    rows = actions.canned_replies(session=session, team_id=case.team_id if case else None)
+    return [
+        m.CannedOut(
+            id=c.id,
+            name=c.name,
+            text=c.text,
+            team=c.team,
+            filled=actions.fill_canned(c.text, handle=case.customer_handle, agent=actor.agent)
+            if case
+            else None,
+        )
+        for c in rows
+    ]
+
+
+@router.post("/canned", response_model=m.CannedOut, status_code=201)
+def save_canned(session: SessionDep, actor: CannedManager, body: m.CannedIn) -> Any:
+    """Create or update a canned reply by name."""
+    with api_errors():
+        row = actions.save_canned(
+            session=session, agent=actor.agent, name=body.name, text=body.text, team=body.team
+        )
+    session.commit()
+    return m.CannedOut(id=row.id, name=row.name, text=row.text, team=body.team or None)
+
+
+@router.delete("/canned/{canned_id}", status_code=204)
+def delete_canned(session: SessionDep, actor: CannedManager, canned_id: int) -> None:
+    with api_errors():
+        actions.delete_canned(session=session, agent=actor.agent, canned_id=canned_id)
+    session.commit()
+
+
+@router.get("/floor", response_model=m.FloorOut)
+def floor(request: Request, session: SessionDep, actor: FloorReader) -> Any:
+    """Who holds what, what is about to breach, who asked for a lead."""
+    data = queries.floor(session, now=request_now(request))
+    return m.FloorOut(
+        held=[m.QueueItem(**r.__dict__) for r in data["held"]],
+        soon=[m.QueueItem(**r.__dict__) for r in data["soon"]],
+        asked=[m.QueueItem(**r.__dict__) for r in data["asked"]],
+        per_agent=dict(data["per_agent"]),
+    )
+
+
+@router.get("/audit", response_model=list[m.EventOut])
+def audit(
+    session: SessionDep,
+    actor: AuditReader,
+    agent: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    case_id: int | None = None,
+) -> Any:
+    """Events newest first (at most 500), by actor, case and time."""
+    rows = audit_rows(
+        session,
+        agent=agent or None,
+        since=parse_when(since),
+        until=parse_when(until),
+        case_id=case_id,
+    )
+    return [event_out(e) for e in rows]
+
+
+def agent_out(a: Agent) -> m.AgentOut:
+    return m.AgentOut(
+        handle=a.handle,
+        display_name=a.display_name,
+        role=a.role,
+        active=bool(a.active),
+        teams=sorted(t.name for t in a.teams),
+        last_login_at=a.last_login_at,
+    )
+
+
+@router.get("/agents", response_model=list[m.AgentOut])
+def list_agents(session: SessionDep, actor: PeopleManager) -> Any:
+    return [agent_out(a) for a in session.scalars(select(Agent).order_by(Agent.handle))]
+
+
+@router.post("/agents", response_model=m.AgentCreated, status_code=201)
+def add_agent(session: SessionDep, actor: PeopleManager, body: m.AgentIn) -> Any:
+    """Add a person; without a password one is generated and returned once."""
+    with api_errors():
+        agent, generated = people.add_agent(
+            session=session,
+            handle=body.handle,
+            role=body.role,
+            display_name=body.display_name,
+            password=body.password,
+            teams=body.teams,
+            actor=actor.label,
+        )
+    session.commit()
+    return m.AgentCreated(**agent_out(agent).model_dump(), password=generated)
+
+
+def _agent(session: Session, handle: str) -> Agent:
+    agent = session.scalar(select(Agent).where(Agent.handle == handle.lower()))
+    if agent is None:
+        raise HTTPException(404, f"no agent {handle!r}")
+    return agent
+
+
+@router.post("/agents/{handle}/disable", response_model=m.AgentOut)
+def disable_agent(session: SessionDep, actor: PeopleManager, handle: str) -> Any:
+    """Disable a person: their sessions end and their tokens are revoked."""
+    agent = _agent(session, handle)
+    if agent.id == actor.agent.id:
+        raise HTTPException(409, "you cannot disable yourself")
+    people.set_active(session=session, agent=agent, active=False, actor=actor.label)
+    session.commit()
+    return agent_out(agent)
+
+
+@router.post("/agents/{handle}/enable", response_model=m.AgentOut)
+def enable_agent(session: SessionDep, actor: PeopleManager, handle: str) -> Any:
+    agent = _agent(session, handle)
+    people.set_active(session=session, agent=agent, active=True, actor=actor.label)
+    session.commit()
+    return agent_out(agent)
+
+
+def team_out(t: Team) -> m.TeamOut:
+    return m.TeamOut(name=t.name, members=sorted(a.handle for a in t.agents))
+
+
+@router.get("/teams", response_model=list[m.TeamOut])
+def list_teams(session: SessionDep, actor: QueueReader) -> Any:
+    return [team_out(t) for t in session.scalars(select(Team).order_by(Team.name))]
+
+
+@router.post("/teams", response_model=m.TeamOut, status_code=201)
+def add_team(session: SessionDep, actor: PeopleManager, body: m.TeamIn) -> Any:
+    name = body.name.strip()
+    if not name:
+        raise HTTPException(422, "a team needs a name")
+    if session.scalar(select(Team).where(Team.name == name)) is not None:
+        raise HTTPException(409, f"team {name!r} exists")
+    team = Team(name=name, skills=[], sla_seconds={}, calendar={})
+    session.add(team)
+    session.commit()
+    return team_out(team)
+
+
+@router.put("/teams/{name}/members", response_model=m.TeamOut)
+def set_members(session: SessionDep, actor: PeopleManager, name: str, body: m.MembersIn) -> Any:
+    """Set who is in a team."""
+    team = session.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        raise HTTPException(404, f"no team {name!r}")
+    team.agents = [_agent(session, h) for h in body.handles]
+    session.commit()
+    return team_out(team)
+
+
+def token_out(t: ApiToken) -> m.TokenOut:
+    return m.TokenOut(
+        id=t.id,
+        name=t.name,
+        prefix=t.prefix,
+        created_at=t.created_at,
+        last_used_at=t.last_used_at,
+        revoked_at=t.revoked_at,
+    )
+
+
+@router.get("/tokens", response_model=list[m.TokenOut])
+def list_tokens(session: SessionDep, actor: QueueReader) -> Any:
+    """One's own API tokens."""
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.agent_id == actor.agent.id).order_by(ApiToken.id)
+    )
+    return [token_out(t) for t in rows]
+
+
+@router.post("/tokens", response_model=m.TokenCreated, status_code=201)
+def create_token(session: SessionDep, actor: QueueReader, body: m.TokenIn) -> Any:
+    """A new token acting as oneself; its secret is in this answer only."""
+    with api_errors():
+        secret, row = people.create_token(
+            session=session, agent=actor.agent, name=body.name, actor=actor.label
+        )
+    session.commit()
+    return m.TokenCreated(**token_out(row).model_dump(), token=secret)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(session: SessionDep, actor: QueueReader, token_id: int) -> None:
+    with api_errors():
+        people.revoke_token(
+            session=session,
+            token_id=token_id,
+            by=actor.agent,
+            may_manage=actor.can(Permission.PEOPLE_MANAGE),
+        )
+    session.commit()
+
+
+def account_handle(session: Session, case: Case) -> str | None:
+    account = session.get(Account, case.account_id)
+    return account.handle if account else None

@@ -1,0 +1,203 @@
+"""The JSON API's request and response bodies (they make its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Me(BaseModel):
+    handle: str
+    display_name: str
+    role: str
+    teams: list[str]
+    permissions: list[str]
+
+
+class QueueItem(BaseModel):
+    id: int
+    priority: str
+    urgency: float
+    topic: str | None
+    customer_handle: str
+    text: str
+    reasons: list[str]
+    followers: int | None
+    verified: bool
+    team: str | None
+    status: str
+    claimed_by: str | None
+    platform: str
+    claimed_at: datetime | None
+    claim_expires_at: datetime | None
+    needs_lead: bool
+    opened_at: datetime
+    sla_due_at: datetime | None
+    first_response_at: datetime | None
+    response_seconds: float | None
+    sla_label: str
+    overdue: bool
+    viewers: list[str] = []
+
+
+class CaseOut(BaseModel):
+    id: int
+    platform: str
+    status: str
+    priority: str
+    urgency: float
+    topic: str | None
+    team: str | None
+    customer_handle: str
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    opened_at: datetime
+    sla_due_at: datetime | None
+    first_response_at: datetime | None
+    first_response_via: str | None
+    needs_lead: bool
+    escalated: bool
+    closed_at: datetime | None
+    close_reason: str | None
+
+
+class PostOut(BaseModel):
+    id: int
+    external_id: str
+    author_handle: str
+    is_brand: bool
+    text: str
+    created_at: datetime
+    in_reply_to_external_id: str | None
+
+
+class ReplyOut(BaseModel):
+    id: int
+    case_id: int
+    kind: str
+    state: str
+    text: str
+    attempts: int
+    last_error: str | None
+    external_id: str | None
+    url: str | None
+    sent_at: datetime | None
+    created_at: datetime
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    case_id: int | None
+    reply_id: int | None
+    data: dict[str, Any]
+
+
+class CaseDetailOut(BaseModel):
+    case: CaseOut
+    posts: list[PostOut]
+    replies: list[ReplyOut]
+    notes: list[EventOut]
+    earlier: list[CaseOut]
+    reasons: list[str]
+    viewers: list[str]
+    reply_limit: int
+    history: list[EventOut] | None = None  # leads and admins only
+
+
+class TextIn(BaseModel):
+    text: str = Field(..., max_length=20000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(..., max_length=5000)
+
+
+class EscalateIn(BaseModel):
+    reason: str = Field(..., max_length=5000)
+    team: str | None = Field(None, max_length=64)
+    to_lead: bool = False
+
+
+class NextIn(BaseModel):
+    team: str | None = Field(None, max_length=64)
+
+
+class HeartbeatIn(BaseModel):
+    active: bool = True
+
+
+class CannedIn(BaseModel):
+    name: str = Field(..., max_length=128)
+    text: str = Field(..., max_length=5000)
+    team: str | None = Field(None, max_length=64)
+
+
+class CannedOut(BaseModel):
+    id: int
+    name: str
+    text: str
+    team: str | None
+    filled: str | None = None  # with the case's variables, when asked for a case
+
+
+class AgentIn(BaseModel):
+    handle: str = Field(..., max_length=64)
+    role: str = "agent"
+    display_name: str | None = Field(None, max_length=128)
+    password: str | None = Field(None, max_length=1024)
+    teams: list[str] = []
+
+
+class AgentOut(BaseModel):
+    handle: str
+    display_name: str
+    role: str
+    active: bool
+    teams: list[str]
+    last_login_at: datetime | None
+
+
+class AgentCreated(AgentOut):
+    password: str | None = None  # the generated one, shown once
+
+
+class TeamIn(BaseModel):
+    name: str = Field(..., max_length=64)
+
+
+class MembersIn(BaseModel):
+    handles: list[str]
+
+
+class TeamOut(BaseModel):
+    name: str
+    members: list[str]
+
+
+class TokenIn(BaseModel):
+    name: str = Field(..., max_length=128)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str  # shown once
+
+
+class FloorOut(BaseModel):
+    held: list[QueueItem]
+    soon: list[QueueItem]
+    asked: list[QueueItem]
+    per_agent: dict[str, int]

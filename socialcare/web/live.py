@@ -1,0 +1,131 @@
+"""Live updates: one poller per web process reads new audit events from the database and tells
+every open page which cases changed, over server-sent events.
+
+The database is the only channel, so it works the same whatever process made the change (a
+worker that opened a case, an agent on another web process) and whichever broker runs. Events
+are read by time window, not by id, because on PostgreSQL ids are handed out before commit and
+a transaction that commits late can carry a lower id than one already read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from socialcare.cases.models import Event
+from socialcare.web.deps import SessionDep
+from socialcare.web.security import QueueReader
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+POLL_SECONDS = 0.5
+WINDOW = timedelta(seconds=120)  # how late a commit may land and still be seen
+KEEPALIVE_SECONDS = 15.0
+
+
+class ChangeFeed:
+    """Polls the events table and fans out {"cases": [...], "kinds": [...]} to subscribers."""
+
+    def __init__(self, maker: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self.maker = maker
+        self.clock = clock
+        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.seen: dict[int, datetime] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.primed = False
+
+    def _read(self) -> list[tuple[int, int | None, str, datetime]]:
+        since = self.clock() - WINDOW
+        with self.maker() as session:
+            rows = session.execute(
+                select(Event.id, Event.case_id, Event.kind, Event.at).where(Event.at >= since)
+            ).all()
+        return [(r.id, r.case_id, r.kind, r.at) for r in rows]
+
+    async def poll_once(self) -> dict[str, Any] | None:
+        rows = await anyio.to_thread.run_sync(self._read)
+        fresh = [r for r in rows if r[0] not in self.seen]
+        for event_id, _, _, at in fresh:
+            self.seen[event_id] = at
+        horizon = self.clock() - WINDOW - timedelta(seconds=5)
+        for event_id in [i for i, at in self.seen.items() if at < horizon]:
+            del self.seen[event_id]
+        if not self.primed:  # what happened before the feed started is already on the page
+            self.primed = True
+            return None
+        if not fresh:
+            return None
+        cases = sorted({case_id for _, case_id, _, _ in fresh if case_id is not None})
+        kinds = sorted({kind for _, _, kind, _ in fresh})
+        return {"cases": cases, "kinds": kinds}
+
+    async def run(self) -> None:
+        while self.subscribers:
+            try:
+                change = await self.poll_once()
+            except Exception as exc:  # the database away for a moment: pages keep their view
+                log.warning("live feed: %s", exc)
+                change = None
+            if change is not None:
+                for queue in list(self.subscribers):
+                    queue.put_nowait(change)
+            await asyncio.sleep(POLL_SECONDS)
+        self.task = None
+        self.primed = False
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.subscribers.add(queue)
+        if self.task is None:
+            self.task = asyncio.create_task(self.run())
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.subscribers.discard(queue)
+
+
+def feed_of(request: Request) -> ChangeFeed:
+    app = request.app
+    if getattr(app.state, "change_feed", None) is None:
+        app.state.change_feed = ChangeFeed(app.state.sessionmaker, lambda: app.state.clock())
+    feed: ChangeFeed = app.state.change_feed
+    return feed
+
+
+async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
+    queue = feed.subscribe()
+    try:
+        yield "retry: 2000\nevent: ready\ndata: {}\n\n"
+        while not getattr(request.app.state, "closing", False):
+            try:
+                change = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    break
+                yield ": keep-alive\n\n"
+                continue
+            yield f"event: change\ndata: {json.dumps(change)}\n\n"
+    finally:
+        feed.unsubscribe(queue)
+
+
+@router.get("/api/stream")
+def stream(request: Request, session: SessionDep, actor: QueueReader) -> StreamingResponse:
+    """Server-sent events: `change` with the ids of the cases that changed, as they change."""
+    session.close()  # the stream is long: it must not hold a pooled connection
+    return StreamingResponse(
+        _stream(request, feed_of(request)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
