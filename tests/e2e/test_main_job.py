@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 
 import pytest
 
@@ -24,12 +27,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_JAR = CookieJar()
+_OPENER = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(_JAR))
+
+
 def _get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with _OPENER.open(url, timeout=2) as resp:
             return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
     except OSError:
         return 0, b""
+
+
+def _log_in(base: str, handle: str, password: str) -> None:
+    """Through the login form, as a browser does (its CSRF cookie and field)."""
+    status, page = _get(f"{base}/login")
+    assert status == 200
+    field = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert field is not None
+    data = urllib.parse.urlencode(
+        {"handle": handle, "password": password, "csrf_token": field.group(1).decode()}
+    ).encode()
+    with _OPENER.open(f"{base}/login", data=data, timeout=5) as resp:
+        assert resp.status == 200 and resp.url == f"{base}/"
 
 
 def test_the_main_job_fills_the_queue_within_a_minute_and_stops_gracefully(tmp_path):
@@ -50,10 +72,23 @@ def test_the_main_job_fills_the_queue_within_a_minute_and_stops_gracefully(tmp_p
     )
     try:
         start = time.monotonic()
+        base = f"http://127.0.0.1:{port}"
+        admin = None
+        while time.monotonic() - start < 60 and admin is None:
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            admin = re.search(
+                r"as 'admin' with the password\n  (\S+)", (tmp_path / "run.log").read_text()
+            )
+            time.sleep(0.5)
+        assert admin is not None, "the first start prints the admin's generated password"
+        while time.monotonic() - start < 60 and _get(f"{base}/healthz")[0] != 200:
+            time.sleep(0.5)
+        assert _get(f"{base}/api/queue")[0] == 401  # nothing is open to the anonymous
+        _log_in(base, "admin", admin.group(1))
         cases: list[dict] = []
         while time.monotonic() - start < 60 and not cases:
             assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-            status, body = _get(f"http://127.0.0.1:{port}/api/queue")
+            status, body = _get(f"{base}/api/queue")
             if status == 200:
                 cases = json.loads(body)
             time.sleep(1)
