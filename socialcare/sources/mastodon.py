@@ -152,12 +152,19 @@ class MastodonSource:
         while cursor and page and isinstance(page, list):
             prev = getattr(page, "_pagination_prev", None)
             newer = prev.get("min_id") if isinstance(prev, Mapping) else None
+            if newer is None and len(page) >= params.get("limit", 0):
+                # A full page without Link headers (some servers omit them): page on by hand.
+                newer = newest_id(None, item_ids(page))
+                prev = None
             if newer is None or str(newer) in seen:
                 break
             if len(pages) >= MAX_PAGES:
                 return pages, True
             seen.add(str(newer))
-            page = self._call(action, self.client.fetch_previous, page)
+            if prev is not None:
+                page = self._call(action, self.client.fetch_previous, page)
+            else:
+                page = self._call(action, method, **{**params, "min_id": newer})
             pages.append(page)
         return pages, False
 

@@ -4,6 +4,7 @@ Mastodon.py's failures as SourceError, the Idempotency-Key and the shape of a re
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,8 +116,13 @@ def reply_plan(
     acct = author.get("acct")
     acct = acct if isinstance(acct, str) else ""
     body = text
-    if acct and str(author.get("id")) != brand_id and acct.lower() not in mentioned(text):
-        body = f"@{acct} {text}"
+    username = acct.split("@", 1)[0]
+    if "@" in acct and username:
+        # "@ann" for ann@other.social would name a local ann, or nobody: use the full address.
+        bare = re.compile(rf"(?<![\w/@])@{re.escape(username)}(?![\w@])", re.IGNORECASE)
+        body = bare.sub(lambda _: f"@{acct}", body)
+    if acct and str(author.get("id")) != brand_id and acct.lower() not in mentioned(body):
+        body = f"@{acct} {body}"
     if visibility == "direct":
         others = mentioned(body) - {acct.lower(), brand_handle.lstrip("@").lower()}
         if others:

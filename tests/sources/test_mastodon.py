@@ -131,6 +131,20 @@ def test_a_poll_stops_after_fifty_pages_and_asks_to_be_polled_again_at_once(
     assert [p.text for p in rest.posts] == ["@AcmeCare n3", "@AcmeCare n4"]
 
 
+def test_without_link_headers_full_pages_are_followed_by_min_id_by_hand(api, ann) -> None:
+    api.links = False
+    source = make_source(api, MASTODON_PAGE_SIZE=2)
+    api.post(ann, "@AcmeCare start")
+    cursors = source.fetch(ACCOUNT, {}).cursors
+    for i in range(5):
+        api.post(ann, f"@AcmeCare n{i}")
+
+    result = source.fetch(ACCOUNT, cursors)
+
+    assert [p.text for p in result.posts] == [f"@AcmeCare n{i}" for i in range(5)]
+    assert result.cursors["notifications_min_id"] == api.notifications[-1]["id"]
+
+
 def test_only_mention_notifications_become_posts(api, ann) -> None:
     own = api.post(api.brand, "Big launch today!")
     api.favourite(ann, own)
@@ -181,6 +195,19 @@ def test_a_reply_deeper_in_an_answered_thread_is_found_in_its_context(api, ann, 
     assert found[follow_up["id"]].in_reply_to_external_id == complaint["id"]
     assert found[me_too["id"]].author_handle == "bob"
     assert all(p.text != "a private aside" for p in second.posts)  # not visible to the brand
+
+
+def test_a_failing_thread_check_keeps_the_thread_and_never_fails_the_poll(api, ann, source) -> None:
+    complaint = api.post(ann, "@AcmeCare my order never came")
+    api.post(api.brand, "@ann@other.social sorry!", in_reply_to=complaint)
+    cursors = source.fetch(ACCOUNT, {}).cursors
+    api.post(ann, "@AcmeCare any news?")
+    api.fail("context", "503")
+
+    result = source.fetch(ACCOUNT, cursors)
+
+    assert [p.text for p in result.posts] == ["@AcmeCare any news?"]
+    assert [t[0] for t in result.cursors["threads"]] == [complaint["id"]]
 
 
 def test_a_watched_thread_whose_post_was_deleted_is_dropped(api, ann, source) -> None:
@@ -250,6 +277,19 @@ def test_a_reply_is_never_wider_than_the_post_it_answers(api, ann, source, custo
     assert made.text == "@ann@other.social We're refunding it now."  # delivered to the author
     assert sent.post.is_brand and sent.post.in_reply_to_external_id == post["id"]
     assert sent.created_at == datetime.fromisoformat(api.statuses[sent.external_id]["created_at"])
+
+
+def test_a_remote_customer_named_by_username_alone_is_written_as_their_full_address(
+    api, ann, source
+) -> None:
+    api.account("ann")  # a local namesake who must not receive the answer
+    post = api.post(ann, "@AcmeCare my card was charged twice", visibility="direct")
+
+    source.send_reply(ACCOUNT, in_reply_to=post["id"], text="@ann refunded, sorry.")
+
+    (made,) = api.creates
+    assert made.text == "@ann@other.social refunded, sorry."
+    assert [m["acct"] for m in api.statuses[made.id]["mentions"]] == ["ann@other.social"]
 
 
 def test_a_direct_reply_that_mentions_anyone_else_is_refused_and_nothing_is_posted(

@@ -94,6 +94,7 @@ class MastodonStandIn:
 
     def __init__(self, *, brand: str = "AcmeCare", token: str = "test-token") -> None:
         self.domain, self.token, self.slow_seconds = "social.example", token, 1.5
+        self.links = True  # False: lists come without Link headers (as some servers send them)
         self._ids = itertools.count(110_000_000_000_000_000, 65_536)
         self._note_ids = itertools.count(1000)
         self.accounts: dict[str, dict[str, Any]] = {}
@@ -377,7 +378,7 @@ class MastodonStandIn:
             return f'<{self.base_url}{urlsplit(path).path}?{params}>; rel="{rel}"'
 
         links = [link("max_id", chosen[-1]["id"], "next"), link("min_id", chosen[0]["id"], "prev")]
-        return 200, chosen, {"Link": ", ".join(links)}
+        return 200, chosen, {"Link": ", ".join(links)} if self.links else {}
 
     def _create(
         self, req: _Handler, raw: bytes, *, answered: bool
