@@ -72,6 +72,24 @@ def accounts_add_x(handle: str) -> None:
         typer.echo(f"account {account.id}: x @{account.handle}")
 
 
+@accounts_app.command("add-mastodon")
+def accounts_add_mastodon(handle: str) -> None:
+    """Monitor a Mastodon account's mentions (needs MASTODON_API_BASE_URL and
+    MASTODON_ACCESS_TOKEN, the account's own token)."""
+    from socialcare.db import session_scope
+    from socialcare.posts.service import ensure_account
+
+    with session_scope() as session:
+        account = ensure_account(
+            session=session,
+            platform="mastodon",
+            handle=handle.lstrip("@"),
+            source="mastodon",
+            polled=True,
+        )
+        typer.echo(f"account {account.id}: mastodon @{account.handle}")
+
+
 @accounts_app.command("add-replay")
 def accounts_add_replay(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),

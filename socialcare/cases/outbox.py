@@ -23,7 +23,7 @@ from socialcare.posts.service import ingest_posts
 from socialcare.routing.models import Agent
 from socialcare.sources.base import SentReply
 
-PLATFORM_LIMITS = {"x": 280, "twcs": 280}
+PLATFORM_LIMITS = {"x": 280, "twcs": 280, "mastodon": 500}
 DEFAULT_LIMIT = 500
 
 
