@@ -7,10 +7,8 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
+from socialcare.cli_people import register as register_people
 from socialcare.db import session_scope, utcnow
-
-agents_app = typer.Typer(help="Care agents.", no_args_is_help=True)
-teams_app = typer.Typer(help="Care teams.", no_args_is_help=True)
 
 AGENT = typer.Option(..., "--agent", help="the acting agent's handle")
 
@@ -221,160 +219,6 @@ def escalate(
         typer.echo(f"case #{case_id} escalated to {team} as {case.priority}")
 
 
-@agents_app.command("add")
-def agents_add(
-    handle: str,
-    name: str = typer.Option("", help="display name"),
-    role: str = typer.Option("agent", help="agent, lead or admin"),
-    team: list[str] = typer.Option([], help="team name (repeat); default: every team"),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="read the password from stdin (else one is generated)"
-    ),
-) -> None:
-    """Add a care agent, lead or admin who can log in to the web workspace."""
-    import sys
-
-    from socialcare.auth.passwords import generate_password, hash_password
-    from socialcare.setup import add_agent
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
-    with session_scope() as session:
-        agent = add_agent(
-            session=session,
-            handle=handle,
-            display_name=name or handle,
-            role=role,
-            teams=list(team) or None,
-        )
-        agent.password_hash = hash_password(password)
-    typer.echo(f"{role} {handle} added")
-    if not password_stdin:
-        typer.echo(f"password (shown once): {password}")
-
-
-@agents_app.command("password")
-def agents_password(
-    handle: str,
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="read it from stdin"),
-) -> None:
-    """Set a new password (generated unless read from stdin); ends the agent's sessions."""
-    import sys
-
-    from socialcare.auth.passwords import generate_password
-    from socialcare.auth.service import set_password
-    from socialcare.cases.work import get_agent
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
-    with session_scope() as session:
-        set_password(
-            session=session,
-            agent=get_agent(session=session, handle=handle),
-            password=password,
-            actor="cli",
-        )
-    typer.echo(f"password of {handle} set")
-    if not password_stdin:
-        typer.echo(f"password (shown once): {password}")
-
-
-def _set_active(handle: str, active: bool) -> None:
-    from socialcare.auth.service import set_active
-    from socialcare.routing.models import Agent
-
-    with session_scope() as session:
-        agent = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
-        if agent is None:
-            typer.echo(f"no agent {handle!r}", err=True)
-            raise typer.Exit(1)
-        set_active(session=session, agent=agent, active=active, actor="cli")
-    typer.echo(f"agent {handle} {'enabled' if active else 'disabled'}")
-
-
-@agents_app.command("disable")
-def agents_disable(handle: str) -> None:
-    """Disable an agent: their sessions end and their API tokens are revoked."""
-    _set_active(handle, False)
-
-
-@agents_app.command("enable")
-def agents_enable(handle: str) -> None:
-    """Let a disabled agent log in again."""
-    _set_active(handle, True)
-
-
-@agents_app.command("token")
-def agents_token(handle: str, name: str = typer.Option(..., help="what the token is for")) -> None:
-    """Create an API token acting as the agent (printed once)."""
-    from socialcare.auth.service import create_token
-    from socialcare.cases.work import get_agent
-
-    with session_scope() as session:
-        secret, _ = create_token(
-            session=session,
-            agent=get_agent(session=session, handle=handle),
-            name=name,
-            actor="cli",
-        )
-    typer.echo(secret)
-
-
-@agents_app.command("list")
-def agents_list() -> None:
-    """Agents and their teams."""
-    from socialcare.routing.models import Agent
-
-    with session_scope() as session:
-        for a in session.execute(select(Agent).order_by(Agent.handle)).scalars():
-            teams = ",".join(t.name for t in a.teams)
-            typer.echo(
-                f"{a.handle:<20} {a.role:<6} {'active' if a.active else 'disabled':<9} {teams}"
-            )
-
-
-@teams_app.command("list")
-def teams_list() -> None:
-    """Teams and their skills."""
-    from socialcare.routing.service import ensure_default_teams
-
-    with session_scope() as session:
-        for t in ensure_default_teams(session=session):
-            typer.echo(f"{t.name:<12} {', '.join(t.skills)}")
-
-
-@teams_app.command("calendar")
-def teams_calendar(
-    name: str = typer.Argument(..., help="team name"),
-    hours: str = typer.Option("", help="working days and hours, e.g. 'mon-fri 08:00-20:00'"),
-    tz: str = typer.Option("", "--tz", help="IANA time zone of those hours"),
-    holidays: str = typer.Option(
-        "", help="public holidays: ISO country[-subdivision], e.g. GB-ENG"
-    ),
-    clear: bool = typer.Option(False, help="use the BUSINESS_* settings again"),
-) -> None:
-    """Show or set a team's business hours (for the business/off-hours latency split)."""
-    from socialcare.config import get_settings
-    from socialcare.errors import ConfigError
-    from socialcare.metrics.calendar import BusinessCalendar
-    from socialcare.routing.models import Team
-
-    settings = get_settings()
-    with session_scope() as session:
-        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
-        if team is None:
-            raise typer.BadParameter(f"no team {name!r}", param_hint="NAME")
-        calendar = {} if clear else dict(team.calendar or {})
-        for key, value in (("hours", hours), ("tz", tz), ("holidays", holidays)):
-            if value:
-                calendar[key] = value
-        try:
-            effective = BusinessCalendar.for_team(name, calendar, settings)
-        except ConfigError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        team.calendar = calendar
-        source = "" if calendar else " (from the BUSINESS_* settings)"
-        typer.echo(f"{name}: {effective.describe()}{source}")
-
-
 def register(app: Any) -> None:
     """Add the care-team commands to the main CLI."""
     for fn in (
@@ -390,5 +234,4 @@ def register(app: Any) -> None:
         escalate,
     ):
         app.command(fn.__name__.replace("_", "-"))(fn)
-    app.add_typer(agents_app, name="agents")
-    app.add_typer(teams_app, name="teams")
+    register_people(app)
