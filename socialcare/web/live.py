@@ -32,6 +32,9 @@ router = APIRouter()
 POLL_SECONDS = 0.5
 WINDOW = timedelta(seconds=120)  # how late a commit may land and still be seen
 KEEPALIVE_SECONDS = 15.0
+# A stream ends after this long and the browser reconnects (EventSource does, after `retry`):
+# long-lived connections would otherwise hold a web process past its graceful shutdown.
+MAX_STREAM_SECONDS = 300.0
 
 
 class ChangeFeed:
@@ -105,9 +108,11 @@ def feed_of(request: Request) -> ChangeFeed:
 
 async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
     queue = feed.subscribe()
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + MAX_STREAM_SECONDS
     try:
         yield "retry: 2000\nevent: ready\ndata: {}\n\n"
-        while not getattr(request.app.state, "closing", False):
+        while loop.time() < ends:
             try:
                 change = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
             except TimeoutError:
