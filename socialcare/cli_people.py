@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy import select
 
+from socialcare.cases.events import record
 from socialcare.db import session_scope
 
 agents_app = typer.Typer(help="Care agents, leads and admins.", no_args_is_help=True)
@@ -175,6 +176,7 @@ def teams_add(name: str) -> None:
             typer.echo(f"team {name!r} exists", err=True)
             raise typer.Exit(1)
         session.add(Team(name=name, skills=[], sla_seconds={}, calendar={}))
+        record(session, actor="cli", kind="team_added", team=name)
     typer.echo(f"team {name} added")
 
 
@@ -190,6 +192,13 @@ def _membership(name: str, handles: list[str], join: bool) -> None:
                 agent.teams.append(team)
             if not join and team in agent.teams:
                 agent.teams.remove(team)
+            record(
+                session,
+                actor="cli",
+                kind="team_joined" if join else "team_left",
+                team=name,
+                handle=agent.handle,
+            )
     typer.echo(f"team {name}: {'added' if join else 'removed'} {', '.join(handles)}")
 
 

@@ -17,6 +17,7 @@ from socialcare.auth import service as people
 from socialcare.auth.models import ApiToken
 from socialcare.auth.roles import LEAST_ROLE, Permission
 from socialcare.cases import actions
+from socialcare.cases.events import record
 from socialcare.cases.models import Case, Reply
 from socialcare.cases.outbox import DEFAULT_LIMIT, PLATFORM_LIMITS
 from socialcare.errors import Conflict, NotFound
@@ -490,6 +491,7 @@ def add_team(session: SessionDep, actor: PeopleManager, body: m.TeamIn) -> Any:
         raise HTTPException(409, f"team {name!r} exists")
     team = Team(name=name, skills=[], sla_seconds={}, calendar={})
     session.add(team)
+    record(session, actor=actor.label, kind="team_added", team=name)
     session.commit()
     return team_out(team)
 
@@ -501,6 +503,13 @@ def set_members(session: SessionDep, actor: PeopleManager, name: str, body: m.Me
     if team is None:
         raise HTTPException(404, f"no team {name!r}")
     team.agents = [_agent(session, h) for h in body.handles]
+    record(
+        session,
+        actor=actor.label,
+        kind="team_members_set",
+        team=name,
+        members=sorted(a.handle for a in team.agents),
+    )
     session.commit()
     return team_out(team)
 
