@@ -24,6 +24,7 @@ class QueueItem(BaseModel):
     customer_handle: str
     text: str
     reasons: list[str]
+    top_reasons: list[str]
     followers: int | None
     verified: bool
     team: str | None

@@ -28,6 +28,7 @@ class QueueRow:
     customer_handle: str
     text: str  # the root post's text, truncated; escaped by the template, never marked safe
     reasons: list[str]
+    top_reasons: list[str]  # the (at most) three signals that added most to the urgency
     followers: int | None
     verified: bool
     team: str | None
@@ -94,6 +95,22 @@ def reason_labels(reasons: Any) -> list[str]:
             label += f" ({item['detail']})"
         labels.append(label)
     return labels
+
+
+def top_signals(reasons: Any, n: int = 3) -> list[Any]:
+    """The n reasons that contributed most (value times weight), leaving out those that added
+    nothing."""
+    if not isinstance(reasons, list):
+        return []
+
+    def contribution(item: Any) -> float:
+        try:
+            return float(item.get("value", 0)) * float(item.get("weight", 0))
+        except (AttributeError, TypeError, ValueError):
+            return 0.0
+
+    ranked = sorted((r for r in reasons if contribution(r) > 0), key=contribution, reverse=True)
+    return ranked[:n]
 
 
 def short_duration(seconds: float) -> str:
@@ -215,6 +232,7 @@ def queue_rows(
                 customer_handle=r.customer_handle,
                 text=truncate(r.text or ""),
                 reasons=reason_labels(r.reasons),
+                top_reasons=reason_labels(top_signals(r.reasons)),
                 followers=r.author_followers,
                 verified=bool(r.author_verified),
                 team=r.team,

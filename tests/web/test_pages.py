@@ -120,6 +120,7 @@ def test_queue_row_contents(client: TestClient, world: World) -> None:
     new = rows[world.p1_new.id]
     assert new["claimed_by"] == "alice"
     assert new["reasons"] == ["negative_sentiment 0.92×0.4", "keyword 1×0.25 (<i>lost</i>)"]
+    assert new["top_reasons"] == new["reasons"]  # ranked by value times weight
     assert rows[world.p2.id]["sla_label"] == "overdue by 1h 00m"
     responded = rows[world.responded.id]
     assert responded["status"] == "responded"
@@ -139,6 +140,23 @@ def test_queue_filters(client: TestClient, world: World) -> None:
     assert "2 open cases" in page.text
     assert f'href="/cases/{world.p1_new.id}"' not in page.text
     assert client.get("/", params={"status": "resolved"}).status_code == 400
+
+
+def test_queue_filters_by_priority_platform_and_topic(
+    client: TestClient, world: World, session: Session
+) -> None:
+    p1 = [r["id"] for r in client.get("/api/queue", params={"priority": "P1"}).json()]
+    assert p1 == [world.p1_old.id, world.p1_new.id]
+    assert client.get("/api/queue", params={"priority": "P9"}).status_code == 400
+    world.p2.topic = "refund"
+    world.p1_old.platform = "mastodon"
+    session.commit()
+    topic = client.get("/api/queue", params={"topic": "refund"}).json()
+    assert [r["id"] for r in topic] == [world.p2.id]
+    masto = client.get("/api/queue", params={"platform": "mastodon", "priority": "P1"}).json()
+    assert [r["id"] for r in masto] == [world.p1_old.id]
+    page = client.get("/", params={"platform": "mastodon"}).text
+    assert '<option value="mastodon" selected>' in page and "1 open case." in page
 
 
 def test_hostile_text_is_escaped(client: TestClient, world: World) -> None:
