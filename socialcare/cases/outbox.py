@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from socialcare.cases import lengths
 from socialcare.cases.events import record
 from socialcare.cases.models import Case, Reply
 from socialcare.cases.service import apply_brand_reply, latest_customer_post
@@ -23,8 +24,7 @@ from socialcare.posts.service import ingest_posts
 from socialcare.routing.models import Agent
 from socialcare.sources.base import SentReply
 
-PLATFORM_LIMITS = {"x": 280, "twcs": 280, "mastodon": 500}
-DEFAULT_LIMIT = 500
+DEFAULT_LIMIT = lengths.DEFAULT_RULE.limit
 
 
 def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> Reply:
@@ -33,11 +33,9 @@ def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> 
     case = get_case(session=session, case_id=case_id)
     if case.status != "claimed" or case.claimed_by != agent.id:
         raise Conflict(f"claim case {case_id} before replying (it is {case.status})")
-    limit = PLATFORM_LIMITS.get(case.platform, DEFAULT_LIMIT)
     if not text:
         raise ValueError("a reply needs text")
-    if len(text) > limit:
-        raise ValueError(f"reply is {len(text)} characters; {case.platform} allows {limit}")
+    lengths.check(case.platform, text)
     target = latest_customer_post(session=session, case_id=case_id)
     if target is None:
         raise NotFound(f"case {case_id} has no customer post to answer")

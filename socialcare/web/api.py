@@ -18,8 +18,8 @@ from socialcare.auth.models import ApiToken
 from socialcare.auth.roles import LEAST_ROLE, Permission
 from socialcare.cases import actions
 from socialcare.cases.events import record
+from socialcare.cases.lengths import rule_for
 from socialcare.cases.models import Case, Reply
-from socialcare.cases.outbox import DEFAULT_LIMIT, PLATFORM_LIMITS
 from socialcare.errors import Conflict, NotFound
 from socialcare.posts.models import Account
 from socialcare.routing.models import Agent, Team
@@ -191,7 +191,7 @@ def _detail(request: Request, session: Session, actor: Any, case_id: int) -> m.C
         earlier=[case_out(session, c) for c in detail.earlier],
         reasons=detail.reasons,
         viewers=actions.viewers(session=session, case_ids=[case_id], now=now).get(case_id, []),
-        reply_limit=PLATFORM_LIMITS.get(detail.case.platform, DEFAULT_LIMIT),
+        reply_limit=rule_for(detail.case.platform).limit,
         history=history,
     )
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from socialcare.auth.models import ApiToken
 from socialcare.auth.roles import ROLES, Permission
 from socialcare.cases import actions
+from socialcare.cases.lengths import rule_for
 from socialcare.cases.models import OPEN_STATUSES, Case
-from socialcare.cases.outbox import DEFAULT_LIMIT, PLATFORM_LIMITS
 from socialcare.routing.models import Agent, Team
 from socialcare.routing.rules import PRIORITY_ORDER
 from socialcare.web import queries
@@ -144,7 +144,7 @@ def case_page(request: Request, session: SessionDep, actor: QueueReader, case_id
         "sla_label": sla_label,
         "overdue": overdue,
         "response_seconds": response_seconds,
-        "limit": PLATFORM_LIMITS.get(case.platform, DEFAULT_LIMIT),
+        "limit": rule_for(case.platform).limit,
         "canned": actions.canned_replies(session=session, team_id=case.team_id),
         "teams": queries.team_names(session),
         "viewers": actions.viewers(session=session, case_ids=[case_id], now=now).get(case_id, []),

@@ -67,7 +67,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const count = document.getElementById("reply-count");
   const send = document.getElementById("reply-send");
   function recount() {
-    const n = [...text.value].length;
+    const n = scLengths.length(root.dataset.platform, text.value);
     count.textContent = String(n);
     count.classList.toggle("late", n > limit);
     send.disabled = n === 0 || n > limit;
