@@ -52,7 +52,9 @@ const sc = (() => {
   function formBody(form) {
     const body = {};
     for (const [name, value] of new FormData(form).entries()) {
-      if (name === "teams") body.teams = String(value).split(",").map((s) => s.trim()).filter(Boolean);
+      if (name === "teams" || name === "handles") {
+        body[name] = String(value).split(",").map((s) => s.trim()).filter(Boolean);
+      }
       else body[name] = value === "" ? null : value;
     }
     return body;
@@ -64,7 +66,14 @@ const sc = (() => {
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         try {
-          const data = await api("POST", form.dataset.api, formBody(form));
+          const body = formBody(form);
+          // {field} in the address is filled from the form (and leaves the body).
+          const url = form.dataset.api.replace(/\{(\w+)\}/g, (_, key) => {
+            const value = encodeURIComponent(body[key] || "");
+            delete body[key];
+            return value;
+          });
+          const data = await api(form.dataset.method || "POST", url, body);
           const field = form.dataset.show;
           const shown = document.getElementById("shown");
           if (field && shown && data && data[field]) {
