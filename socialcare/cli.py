@@ -72,6 +72,23 @@ def accounts_add_x(handle: str) -> None:
         typer.echo(f"account {account.id}: x @{account.handle}")
 
 
+@accounts_app.command("add-bluesky")
+def accounts_add_bluesky(handle: str) -> None:
+    """Monitor a Bluesky account's mentions, replies and quotes (needs BLUESKY_APP_PASSWORD)."""
+    from socialcare.db import session_scope
+    from socialcare.posts.service import ensure_account
+
+    with session_scope() as session:
+        account = ensure_account(
+            session=session,
+            platform="bluesky",
+            handle=handle.lstrip("@").lower(),
+            source="bluesky",
+            polled=True,
+        )
+        typer.echo(f"account {account.id}: bluesky @{account.handle}")
+
+
 @accounts_app.command("add-replay")
 def accounts_add_replay(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),

@@ -17,7 +17,9 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 DIGEST_PERIODS = ("day", "week")  # the periods socialcare.metrics.digest knows
 BUNDLED_TWCS = Path(__file__).parent / "data" / "twcs_sample.csv"
 # Never echoed in an error message: they carry passwords or act as one.
-SECRET_VARIABLES = frozenset({"SMTP_URL", "SLACK_WEBHOOK_URL", "SENTRY_DSN"})
+SECRET_VARIABLES = frozenset(
+    {"SMTP_URL", "SLACK_WEBHOOK_URL", "SENTRY_DSN", "BLUESKY_APP_PASSWORD"}
+)
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,10 @@ class Settings(BaseSettings):
     x_api_base_url: str = Field("https://api.twitter.com", alias="X_API_BASE_URL")
     x_page_size: int = Field(100, alias="X_PAGE_SIZE", ge=5, le=100)
     http_timeout_seconds: float = Field(10.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
+    bluesky_service_url: str = Field("https://bsky.social", alias="BLUESKY_SERVICE_URL")
+    bluesky_handle: str = Field("", alias="BLUESKY_HANDLE")
+    bluesky_app_password: str = Field("", alias="BLUESKY_APP_PASSWORD")
+    bluesky_page_size: int = Field(100, alias="BLUESKY_PAGE_SIZE", ge=1, le=100)
 
     poll_interval_seconds: float = Field(60.0, alias="POLL_INTERVAL_SECONDS", gt=0)
     sweep_interval_seconds: float = Field(30.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)

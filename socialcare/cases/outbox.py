@@ -22,9 +22,16 @@ from socialcare.posts.models import STAGE_ROUTED, Account, Post
 from socialcare.posts.service import ingest_posts
 from socialcare.routing.models import Agent
 from socialcare.sources.base import SentReply
+from socialcare.sources.bluesky_parse import MAX_BYTES, MAX_GRAPHEMES, graphemes
 
-PLATFORM_LIMITS = {"x": 280, "twcs": 280}
+PLATFORM_LIMITS = {"x": 280, "twcs": 280, "bluesky": MAX_GRAPHEMES}
 DEFAULT_LIMIT = 500
+
+
+def reply_length(platform: str, text: str) -> int:
+    """A reply's length as its platform counts it: Bluesky counts graphemes (an emoji family or
+    an accented letter is one), the others characters."""
+    return graphemes(text) if platform == "bluesky" else len(text)
 
 
 def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> Reply:
@@ -36,8 +43,11 @@ def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> 
     limit = PLATFORM_LIMITS.get(case.platform, DEFAULT_LIMIT)
     if not text:
         raise ValueError("a reply needs text")
-    if len(text) > limit:
-        raise ValueError(f"reply is {len(text)} characters; {case.platform} allows {limit}")
+    length = reply_length(case.platform, text)
+    if length > limit:
+        raise ValueError(f"reply is {length} characters; {case.platform} allows {limit}")
+    if case.platform == "bluesky" and len(text.encode("utf-8")) > MAX_BYTES:
+        raise ValueError(f"reply is over Bluesky's {MAX_BYTES} bytes of UTF-8")
     target = latest_customer_post(session=session, case_id=case_id)
     if target is None:
         raise NotFound(f"case {case_id} has no customer post to answer")

@@ -1,12 +1,11 @@
 // Boots a local AT Protocol network (PLC, PDS, AppView) for socialcare's Bluesky tests.
 //
 // Environment: DB_POSTGRES_URL (a database this network may fill; the caller creates and drops
-// it), REDIS_HOST (host:port), ATPROTO_ACCOUNTS (comma-separated handles to create, each with
-// the password "password" and an app password printed with it).
+// it), REDIS_HOST (host:port). Accounts are made by the caller through the PDS's createAccount
+// (handles ending in .test), so each test can have its own.
 //
 // Prints one JSON line on stdout once every service is up:
-//   {"ready": true, "pds": URL, "appview": URL, "plc": URL, "control": URL,
-//    "accounts": {handle: {did, password, appPassword}}, "startSeconds": N}
+//   {"ready": true, "pds": URL, "appview": URL, "plc": URL, "control": URL, "startSeconds": N}
 // The control server answers POST /sync (wait until the AppView has indexed everything the
 // PDS has sequenced, so a poll that follows sees it) and POST /stop. The network also stops on
 // SIGTERM, SIGINT, or when stdin closes (the parent process went away).
@@ -22,29 +21,6 @@ const network = await TestNetwork.create({
   dbPostgresSchema: schema,
 })
 
-const accounts = {}
-const handles = (process.env.ATPROTO_ACCOUNTS || '')
-  .split(',')
-  .map((h) => h.trim())
-  .filter(Boolean)
-for (const handle of handles) {
-  const agent = network.pds.getAgent()
-  const email = `${handle.replace(/[^a-z0-9]/gi, '-')}@example.test`
-  await agent.createAccount({ handle, email, password: 'password' })
-  const app = await agent.com.atproto.server.createAppPassword({ name: 'socialcare' })
-  // A profile record, so the AppView has the account's handle and display name.
-  await agent.com.atproto.repo.putRecord({
-    repo: agent.session.did,
-    collection: 'app.bsky.actor.profile',
-    rkey: 'self',
-    record: { $type: 'app.bsky.actor.profile', displayName: handle.split('.')[0] },
-  })
-  accounts[handle] = {
-    did: agent.session.did,
-    password: 'password',
-    appPassword: app.data.password,
-  }
-}
 await network.processAll()
 
 let stopping = null
@@ -92,7 +68,6 @@ console.log(
     appview: network.bsky.url,
     plc: network.plc.url,
     control: `http://127.0.0.1:${control.address().port}`,
-    accounts,
     startSeconds: (Date.now() - started) / 1000,
   }),
 )
