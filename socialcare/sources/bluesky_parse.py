@@ -217,15 +217,21 @@ def record_post(
 
 
 def sort_time(item: Mapping[str, Any]) -> datetime | None:
-    """When a notification or feed item sorts: a repost at its repost time, a post at its
-    public time (as record_post reads it)."""
+    """Where a notification or feed item sorts, as the AppView sorts it: a repost at its repost
+    time, a post at the earlier of indexedAt and createdAt (so a backdated post sorts deep)."""
     reason = _mapping(item.get("reason"))
     if reason.get("$type") == REPOST_REASON:
         return parse_time(reason.get("indexedAt"))
     view = _mapping(item.get("post")) or item
-    return parse_time(view.get("indexedAt")) or parse_time(
-        _mapping(view.get("record")).get("createdAt")
-    )
+    times = [
+        t
+        for t in (
+            parse_time(view.get("indexedAt")),
+            parse_time(_mapping(view.get("record")).get("createdAt")),
+        )
+        if t is not None
+    ]
+    return min(times) if times else None
 
 
 def notification_post(item: Mapping[str, Any], brand_did: str) -> IncomingPost | None:
