@@ -59,35 +59,37 @@ def import_twcs(
     typer.echo(f"done: {steps} batches scored and routed")
 
 
-@accounts_app.command("add-x")
-def accounts_add_x(handle: str) -> None:
-    """Monitor an X account's mentions (needs the X_* credentials)."""
+def _add_account(platform: str, handle: str) -> None:
     from socialcare.db import session_scope
     from socialcare.posts.service import ensure_account
 
+    handle = handle.lstrip("@")
+    if platform == "bluesky":
+        handle = handle.lower()  # Bluesky handles are domain names
     with session_scope() as session:
         account = ensure_account(
-            session=session, platform="x", handle=handle.lstrip("@"), source="x", polled=True
+            session=session, platform=platform, handle=handle, source=platform, polled=True
         )
-        typer.echo(f"account {account.id}: x @{account.handle}")
+        typer.echo(f"account {account.id}: {platform} @{account.handle}")
+
+
+@accounts_app.command("add-x")
+def accounts_add_x(handle: str) -> None:
+    """Monitor an X account's mentions (needs the X_* credentials)."""
+    _add_account("x", handle)
 
 
 @accounts_app.command("add-mastodon")
 def accounts_add_mastodon(handle: str) -> None:
     """Monitor a Mastodon account's mentions (needs MASTODON_API_BASE_URL and
     MASTODON_ACCESS_TOKEN, the account's own token)."""
-    from socialcare.db import session_scope
-    from socialcare.posts.service import ensure_account
+    _add_account("mastodon", handle)
 
-    with session_scope() as session:
-        account = ensure_account(
-            session=session,
-            platform="mastodon",
-            handle=handle.lstrip("@"),
-            source="mastodon",
-            polled=True,
-        )
-        typer.echo(f"account {account.id}: mastodon @{account.handle}")
+
+@accounts_app.command("add-bluesky")
+def accounts_add_bluesky(handle: str) -> None:
+    """Monitor a Bluesky account's mentions, replies and quotes (needs BLUESKY_APP_PASSWORD)."""
+    _add_account("bluesky", handle)
 
 
 @accounts_app.command("add-replay")

@@ -18,7 +18,7 @@ DIGEST_PERIODS = ("day", "week")  # the periods socialcare.metrics.digest knows
 BUNDLED_TWCS = Path(__file__).parent / "data" / "twcs_sample.csv"
 # Never echoed in an error message: they carry passwords or act as one.
 SECRET_VARIABLES = frozenset(
-    {"SMTP_URL", "SLACK_WEBHOOK_URL", "SENTRY_DSN", "MASTODON_ACCESS_TOKEN"}
+    {"SMTP_URL", "SLACK_WEBHOOK_URL", "SENTRY_DSN", "MASTODON_ACCESS_TOKEN", "BLUESKY_APP_PASSWORD"}
 )
 
 
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     mastodon_access_token: str = Field("", alias="MASTODON_ACCESS_TOKEN")
     # Notifications pages hold up to 80 (Mastodon's maximum); status pages up to 40.
     mastodon_page_size: int = Field(40, alias="MASTODON_PAGE_SIZE", ge=1, le=80)
+    bluesky_service_url: str = Field("https://bsky.social", alias="BLUESKY_SERVICE_URL")
+    bluesky_handle: str = Field("", alias="BLUESKY_HANDLE")
+    bluesky_app_password: str = Field("", alias="BLUESKY_APP_PASSWORD")
+    bluesky_page_size: int = Field(100, alias="BLUESKY_PAGE_SIZE", ge=1, le=100)
 
     poll_interval_seconds: float = Field(60.0, alias="POLL_INTERVAL_SECONDS", gt=0)
     sweep_interval_seconds: float = Field(30.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import regex
 
 URL_LENGTH = 23
+BLUESKY_MAX_BYTES = 3000  # a post record's text, besides its 300 graphemes
 # Links with a scheme, and bare domains under the common top-level domains (the platforms link
 # those too); a bare name.ext of any other kind is counted as text.
 TLDS = "com|net|org|io|co|ly|me|app|dev|gl|gg|tv|uk|de|fr|es|it|nl|ca|au|in|jp|us|info|biz"
@@ -88,3 +89,5 @@ def check(platform: str, text: str) -> None:
         raise ValueError(
             f"reply is {n} characters as {platform} counts them; it allows {rule.limit}"
         )
+    if platform == "bluesky" and len(text.encode("utf-8")) > BLUESKY_MAX_BYTES:
+        raise ValueError(f"reply is over Bluesky's {BLUESKY_MAX_BYTES} bytes of UTF-8")

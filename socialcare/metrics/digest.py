@@ -66,6 +66,9 @@ def post_url(platform: str, handle: str, external_id: str) -> str | None:
     """The public address of a post, where the platform has one by id."""
     if platform == "x":
         return f"https://x.com/{handle}/status/{external_id}"
+    if platform == "bluesky" and external_id.count("/") == 1:  # did/rkey: see bluesky_parse
+        did, rkey = external_id.split("/")
+        return f"https://bsky.app/profile/{did}/post/{rkey}"
     return None
 
 

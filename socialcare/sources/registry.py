@@ -6,7 +6,7 @@ from socialcare.config import Settings, get_settings
 from socialcare.errors import ConfigError
 from socialcare.sources.base import MentionSource
 
-SOURCE_NAMES = ("replay", "x", "mastodon")
+SOURCE_NAMES = ("replay", "x", "mastodon", "bluesky")
 
 
 _cache: dict[tuple[str, int], MentionSource] = {}
@@ -27,6 +27,10 @@ def _build(name: str, settings: Settings) -> MentionSource:
         from socialcare.sources.mastodon import MastodonSource
 
         return MastodonSource(settings)
+    if name == "bluesky":
+        from socialcare.sources.bluesky import BlueskySource
+
+        return BlueskySource(settings)
     raise ConfigError(f"unknown source {name!r}; known: {', '.join(SOURCE_NAMES)}")
 
 
