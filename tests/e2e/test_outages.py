@@ -153,10 +153,13 @@ def test_work_completes_when_database_connections_are_reset_mid_run(deployment):
     from fastapi.testclient import TestClient
 
     from socialcare.web import create_app
+    from tests.web.signin import bearer
 
     dep, settings = deployment
     # The web app as deployed beside these workers: the same database and broker.
     client = TestClient(create_app(settings.model_copy(update={"redis_url": dep.env["REDIS_URL"]})))
+    with session_scope(settings) as s:
+        client.headers.update(bearer(s, "watcher", "agent"))
     assert client.get("/api/queue").status_code == 200  # the web app holds a pooled connection
     with session_scope(settings) as s:
         ensure_replay_feed(session=s, files=[HEAD], speedup=100000)
