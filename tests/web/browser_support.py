@@ -1,6 +1,6 @@
-"""The browser tests' world: the real web app under uvicorn on a free port over a migrated
-database, a worker thread that sends the replies the app enqueues through the real flows (to the
-X stand-in), and Debian's Chromium driven by Playwright (never a downloaded browser)."""
+"""The server side of the browser tests: the real web app under uvicorn on a free port over a
+migrated database, and a worker thread that sends the replies the app enqueues through the real
+flows, to the X stand-in."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare import flows
 from socialcare.auth.passwords import hash_password
+from socialcare.cases.models import Case, Reply
 from socialcare.config import BUNDLED_TWCS, Settings
 from socialcare.db import get_sessionmaker, utcnow
 from socialcare.migrate import upgrade
@@ -40,16 +40,6 @@ from tests.factories import (
 from tests.standins.x_api import XStandIn
 from tests.web.signin import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BRAND = "AcmeCare"
 BRAND_ID = "1500000000"  # the stand-in's brand user
 STANDIN_CSV = BUNDLED_TWCS
@@ -203,54 +193,6 @@ def add_cases(
     return ids
 
 
-@dataclass
-class Watch:
-    """What must never happen in a page: a dialog, an uncaught script error, a script or
-    style the content security policy had to block (it means markup got through)."""
-
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-
-    def attach(self, context: BrowserContext) -> None:
-        def on_dialog(dialog: Any) -> None:
-            self.dialogs.append(f"{dialog.type}: {dialog.message}")
-            dialog.dismiss()
-
-        def on_page(page: Page) -> None:
-            page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-            page.on("console", on_console)
-
-        def on_console(message: Any) -> None:
-            if "Content Security Policy" in message.text:
-                self.blocked.append(message.text)
-
-        context.on("dialog", on_dialog)
-        context.on("page", on_page)
-
-    def assert_clean(self) -> None:
-        assert self.dialogs == [], "a dialog opened"
-        assert self.errors == [], "a page script failed"
-        assert self.blocked == [], "the content security policy blocked something"
-
-
-Opener = Callable[..., Page]
-
-
-def log_in(browser: Browser, site: Site, watch: Watch, handle: str) -> Page:
-    """A fresh browser context (its own cookies) logged in through the login form."""
-    context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    watch.attach(context)
-    page = context.new_page()
-    page.goto("/login")
-    page.fill("form.login input[name=handle]", handle)
-    page.fill("form.login input[name=password]", PASSWORD)
-    page.click("form.login button[type=submit]")
-    page.wait_for_url(f"{site.url}/")
-    return page
-
-
 @functools.cache
 def password_hash() -> str:
     return hash_password(PASSWORD)  # Argon2id takes a while: once per run
@@ -263,3 +205,25 @@ def people(site: Site, *handles: str, role: str = "agent") -> None:
             if s.scalar(select(Agent).where(Agent.handle == handle)) is None:
                 make_agent(s, handle, role=role, password_hash=password_hash())
         s.commit()
+
+
+def creates_for(api: XStandIn, tweet_id: str) -> int:
+    return sum(1 for c in api.creates if c.in_reply_to == tweet_id)
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def reply_state(site: Site, reply_id: int) -> str:
+    with site.session() as s:
+        return s.get_one(Reply, reply_id).state
+
+
+def holder(site: Site, case_id: int) -> str | None:
+    with site.session() as s:  # a short transaction: on SQLite each one takes the write lock
+        case = s.get_one(Case, case_id)
+        return None if case.claimed_by is None else s.get_one(Agent, case.claimed_by).handle

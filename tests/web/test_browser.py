@@ -4,38 +4,43 @@ case; the queue follows changes live; hostile posts render inert; keyboard short
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
-from sqlalchemy import func, insert, select, update
+from playwright.sync_api import Browser, Page
+from sqlalchemy import func, select
 
+from socialcare.cases import actions
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.cases.service import route_posts
-from socialcare.db import utcnow
 from socialcare.posts.models import STAGE_SCORED, Account
 from socialcare.routing.models import Agent
 from tests.factories import make_post, make_score
 from tests.standins.x_api import XStandIn
+from tests.web.browser_pages import (
+    HOSTILE,
+    Watch,
+    check_inert,
+    chromium,
+    hostile_text,
+    log_in,
+)
 from tests.web.browser_support import (
     BRAND,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Site,
-    Watch,
     add_cases,
-    log_in,
+    creates_for,
+    holder,
     people,
+    reply_state,
     standin,
     start_site,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
-HOSTILE = json.loads((Path(__file__).parent / "hostile_posts.json").read_text("utf-8"))["posts"]
 LIVE_SECONDS = 2.0
 
 
@@ -71,21 +76,9 @@ def site(request: pytest.FixtureRequest) -> Site:
 
 
 @pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no browser at {CHROMIUM}: scripts/install installs Debian's chromium")
-    # Each launch gets its own temporary profile; every context is a fresh, cookieless one.
-    chromium = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-    )
-    yield chromium
-    chromium.close()
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -109,28 +102,6 @@ def open_as(browser: Browser, site: Site, watch: Watch) -> Iterator[Any]:
     yield opener
     for page in pages:
         page.context.close()
-
-
-def creates_for(api: XStandIn, tweet_id: str) -> int:
-    return sum(1 for c in api.creates if c.in_reply_to == tweet_id)
-
-
-def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
-def reply_state(site: Site, reply_id: int) -> str:
-    with site.session() as s:
-        return s.get_one(Reply, reply_id).state
-
-
-def holder(site: Site, case_id: int) -> str | None:
-    with site.session() as s:  # a short transaction: on SQLite each one takes the write lock
-        case = s.get_one(Case, case_id)
-        return None if case.claimed_by is None else s.get_one(Agent, case.claimed_by).handle
 
 
 def test_an_agent_logs_in_claims_replies_once_and_resolves(
@@ -331,14 +302,10 @@ def test_changes_made_while_the_stream_was_away_show_once_it_is_back(
     nia.goto(f"/cases/{ids[0]}")
     while len(held) < 2:  # Playwright's handlers run while a Playwright call waits
         ned.wait_for_timeout(50)
+    people(site, "nat")
     with site.session() as s:  # another agent claims it meanwhile
-        people(site, "nat")
-        s.execute(update(Case).where(Case.id == ids[0]).values(status="claimed"))
-        s.execute(
-            insert(Event).values(
-                actor="agent:nat", kind="claimed", case_id=ids[0], at=utcnow(), data={}
-            )
-        )
+        nat = s.scalars(select(Agent).where(Agent.handle == "nat")).one()
+        actions.claim(session=s, agent=nat, case_id=ids[0], lease_seconds=600)
         s.commit()
     ned.wait_for_timeout(1_000)  # the live feed has passed the change on to those connected
     for route in held:
@@ -348,37 +315,6 @@ def test_changes_made_while_the_stream_was_away_show_once_it_is_back(
     nia.locator("#case-status", has_text="claimed").wait_for(timeout=2_000)
     assert other.locator(f'tr[data-case="{ids[0]}"] .status').inner_text().lower() == "claimed"
     assert time.monotonic() - began < LIVE_SECONDS
-
-
-def visible_text_of(page: Page, selector: str) -> str:
-    return page.locator(selector).inner_text()
-
-
-def check_inert(page: Page, where: str) -> None:
-    assert page.evaluate("typeof window.pwned") == "undefined", where
-    injected = page.evaluate(
-        """() => ({
-            inline: document.querySelectorAll("script:not([src])").length,
-            frames: document.querySelectorAll("iframe, svg, main img, style").length,
-            handlers: [...document.querySelectorAll("*")].filter(
-                el => [...el.attributes].some(a => a.name.startsWith("on"))).length,
-            links: document.querySelectorAll("a[href^='javascript:' i]").length,
-            wide: document.documentElement.scrollWidth > document.documentElement.clientWidth,
-        })"""
-    )
-    assert injected == {
-        "inline": 0,
-        "frames": 0,
-        "handlers": 0,
-        "links": 0,
-        "wide": False,
-    }, where
-
-
-def hostile_text(post: dict[str, Any]) -> str:
-    if "repeat" in post:
-        return str(post["repeat"]["text"]) * int(post["repeat"]["times"])
-    return str(post["text"])
 
 
 def test_hostile_posts_render_inert_and_legible(site: Site, open_as: Any, watch: Watch) -> None:
@@ -393,7 +329,7 @@ def test_hostile_posts_render_inert_and_legible(site: Site, open_as: Any, watch:
     assert response.headers["x-content-type-options"] == "nosniff"
     check_inert(page, "queue")
     for post, case_id in zip(HOSTILE, ids, strict=True):
-        row = visible_text_of(page, f'tr[data-case="{case_id}"]')
+        row = page.locator(f'tr[data-case="{case_id}"]').inner_text()
         for literal in post["shows"]:
             assert literal in row, f"queue: {post['name']}"
         for raw in post.get("hidden", []):
@@ -405,7 +341,7 @@ def test_hostile_posts_render_inert_and_legible(site: Site, open_as: Any, watch:
             response is not None
             and "unsafe-inline" not in response.headers["content-security-policy"]
         )
-        shown = visible_text_of(page, "#case")
+        shown = page.locator("#case").inner_text()
         for literal in post["shows"]:
             assert literal in shown, f"case page: {post['name']}"
         for raw in post.get("hidden", []):
