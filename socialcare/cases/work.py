@@ -88,6 +88,9 @@ def claim(*, session: Session, case_id: int, agent: Agent, lease_seconds: float 
         return case
     if not _try_claim(session, case_id, agent, lease_seconds):
         session.refresh(case)
+        holder = session.get(Agent, case.claimed_by) if case.status == "claimed" else None
+        if holder is not None:  # the agent who lost a race is told who won it
+            raise Conflict(f"case {case_id} is already claimed by {holder.handle}")
         raise Conflict(f"case {case_id} is {case.status}, not queued")
     session.refresh(case)
     return case

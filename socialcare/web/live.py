@@ -35,6 +35,7 @@ KEEPALIVE_SECONDS = 15.0
 # A stream ends after this long and the browser reconnects (EventSource does, after `retry`):
 # long-lived connections would otherwise hold a web process past its graceful shutdown.
 MAX_STREAM_SECONDS = 300.0
+LATE_COMMIT = timedelta(seconds=5)  # an event's time is stamped before its commit
 
 
 class ChangeFeed:
@@ -47,6 +48,7 @@ class ChangeFeed:
         self.seen: dict[int, datetime] = {}
         self.task: asyncio.Task[None] | None = None
         self.primed = False
+        self.started: datetime | None = None
 
     def _read(self) -> list[tuple[int, int | None, str, datetime]]:
         since = self.clock() - WINDOW
@@ -64,9 +66,13 @@ class ChangeFeed:
         horizon = self.clock() - WINDOW - timedelta(seconds=5)
         for event_id in [i for i, at in self.seen.items() if at < horizon]:
             del self.seen[event_id]
-        if not self.primed:  # what happened before the feed started is already on the page
+        if not self.primed:
+            # What happened well before the feed started is already on the pages (they also
+            # catch up when their stream is ready); what happened since, or was stamped just
+            # before and committed since, no subscriber has seen yet.
             self.primed = True
-            return None
+            since = (self.started or self.clock()) - LATE_COMMIT
+            fresh = [r for r in fresh if r[3] >= since]
         if not fresh:
             return None
         cases = sorted({case_id for _, case_id, _, _ in fresh if case_id is not None})
@@ -91,6 +97,7 @@ class ChangeFeed:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.subscribers.add(queue)
         if self.task is None:
+            self.started = self.clock()
             self.task = asyncio.create_task(self.run())
         return queue
 

@@ -104,7 +104,11 @@ const sc = (() => {
   function onChanges(callback) {
     const state = document.getElementById("live-state");
     const source = new EventSource("/api/stream");
-    source.addEventListener("ready", () => state && state.classList.add("on"));
+    source.addEventListener("ready", () => {
+      if (state) state.classList.add("on");
+      // Changes made before the stream (re)connected were never sent to it: catch up now.
+      callback({ cases: [], kinds: [], missed: true });
+    });
     source.addEventListener("change", (event) => callback(JSON.parse(event.data)));
     source.addEventListener("error", () => state && state.classList.remove("on"));
     window.addEventListener("pagehide", () => source.close());

@@ -45,7 +45,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   sc.onChanges((change) => {
-    if (change.cases.map(String).includes(id)) refreshParts();
+    if (change.missed || change.cases.map(String).includes(id)) refreshParts();
   });
 
   function wireButtons() {
@@ -57,8 +57,10 @@ document.addEventListener("DOMContentLoaded", () => {
       };
     }
     for (const button of root.querySelectorAll("[data-retry]")) {
-      button.onclick = () => act("POST", `/api/replies/${button.dataset.retry}/retry`, undefined,
-                                 refreshParts);
+      button.onclick = () => {
+        button.disabled = true;  // one click, one retry (a second one would only be refused)
+        act("POST", `/api/replies/${button.dataset.retry}/retry`, undefined, refreshParts);
+      };
     }
   }
   wireButtons();
