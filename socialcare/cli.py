@@ -11,6 +11,7 @@ import typer
 
 from socialcare.cli_cases import register as register_case_commands
 from socialcare.cli_digest import digest_app
+from socialcare.cli_sources import add_account, poll_command, sources_app
 from socialcare.config import get_settings
 from socialcare.errors import SocialcareError
 
@@ -26,6 +27,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(model_app, name="model")
 app.add_typer(digest_app, name="digest")
+app.add_typer(sources_app, name="sources")
+accounts_app.command("add")(add_account)
 register_case_commands(app)
 
 
@@ -61,15 +64,8 @@ def import_twcs(
 
 @accounts_app.command("add-x")
 def accounts_add_x(handle: str) -> None:
-    """Monitor an X account's mentions (needs the X_* credentials)."""
-    from socialcare.db import session_scope
-    from socialcare.posts.service import ensure_account
-
-    with session_scope() as session:
-        account = ensure_account(
-            session=session, platform="x", handle=handle.lstrip("@"), source="x", polled=True
-        )
-        typer.echo(f"account {account.id}: x @{account.handle}")
+    """Monitor an X account's mentions (the same as `accounts add x HANDLE`)."""
+    add_account("x", handle)
 
 
 @accounts_app.command("add-replay")
@@ -101,14 +97,13 @@ def accounts_list() -> None:
 
 
 @app.command("poll")
-def poll(account_id: int = typer.Option(..., "--account", help="account id")) -> None:
+def poll(
+    account: str | None = typer.Argument(None, help="account id or handle"),
+    account_id: int | None = typer.Option(None, "--account", help="account id"),
+    once: bool = typer.Option(True, "--once/--follow", help="poll once, or whenever due"),
+) -> None:
     """Poll one account now, in this process, and score and route what it finds."""
-    from socialcare.flows import InlineRunner, poll_account
-
-    runner = InlineRunner()
-    stored = poll_account(account_id, enqueue=runner)
-    runner.drain()
-    typer.echo(f"stored {stored} new posts")
+    poll_command(account, account_id, once)
 
 
 @app.command("latency")

@@ -286,3 +286,26 @@ def _schedule(
         )
         account.poll_interval_seconds = wait
     account.next_poll_at = now + timedelta(seconds=wait)
+
+
+def flag_late_accounts(*, session: Session, settings: Settings, now: datetime) -> int:
+    """Alert once for each polled account that missed two poll intervals (a stopped poller
+    fails silently otherwise); the account's next successful poll resolves it."""
+    late = ingestion.late_accounts(
+        session=session,
+        now=now,
+        default_interval=settings.poll_interval_seconds,
+        grace=settings.step_grace_seconds,
+    )
+    for account, last in late:
+        _alert(
+            session,
+            account,
+            "missed_polls",
+            "error",
+            f"no successful poll since {last:%Y-%m-%d %H:%M:%S} UTC (two poll intervals missed)",
+            now,
+            {"last_success": last.isoformat()},
+            once=True,
+        )
+    return len(late)

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from socialcare import config, flows
 from socialcare.db import session_scope, utcnow
 from socialcare.leases import hold_lease
 from socialcare.posts.models import Account, Post
-from socialcare.posts.service import ensure_account
-from socialcare.sources import ingestion, registry
+from socialcare.sources import ingestion
 from socialcare.sources.models import IngestionIncident, ReadUsage
-from tests.conftest import SHARED_DATA
 from tests.standins.x_api import XStandIn
 
 BRAND = "AcmeCare"
@@ -32,40 +28,6 @@ class Steps:
 
     def __call__(self, step: str, *args: Any) -> None:
         self.steps.append((step, args))
-
-
-@pytest.fixture
-def api() -> Iterator[XStandIn]:
-    standin = XStandIn(
-        SHARED_DATA / "twcs" / "twcs_random_5000.csv", brand=BRAND, mentions=2500, customers=400
-    )
-    standin.start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def x(settings, engine, api, monkeypatch) -> Iterator[tuple[config.Settings, int]]:
-    """Settings for the stand-in (page size 100, no Redis: the in-process budget) and the
-    brand's account."""
-    for key, value in {
-        "X_BEARER_TOKEN": "bearer",
-        "X_API_KEY": "k",
-        "X_API_SECRET": "s",
-        "X_ACCESS_TOKEN": "t",
-        "X_ACCESS_TOKEN_SECRET": "ts",
-        "X_API_BASE_URL": api.base_url,
-        "HTTP_TIMEOUT_SECONDS": "2",
-        "POLL_INTERVAL_SECONDS": "60",
-    }.items():
-        monkeypatch.setenv(key, value)
-    config.get_settings.cache_clear()
-    registry._cache.clear()
-    s = config.get_settings()
-    with session_scope(s) as session:
-        account_id = ensure_account(session, platform="x", handle=BRAND, source="x", polled=True).id
-    yield s, account_id
-    registry._cache.clear()
 
 
 def poll(s: config.Settings, account_id: int) -> int:
