@@ -8,8 +8,9 @@ page after its last committed one, never paying again for more than the page in 
 
 Only the latest 800 mentions are reachable (X_MENTIONS_WINDOW): when more arrive between two
 polls, X silently starts the mentions after the cursor at the oldest one still available. A pass
-that reads within a page of the window may have been cut short, so the gap between the stored
-cursor and the oldest mention read is searched (`@handle OR to:handle`, the last 7 days), in
+that reads within a page of the window, or that was resumed (the window may have moved on while
+it waited), may have been cut short, so the gap between the stored cursor and the oldest mention
+read is searched (one request when nothing is missing) (`@handle OR to:handle`, the last 7 days), in
 pages, resumably (`mentions_fill`); what search found is recorded as an incident, and a gap
 older than search reaches is an incident of severity error.
 """
@@ -86,6 +87,9 @@ class _Poll:
                 self.cursors[key] = newest
             yield self.result(posts)
             return
+        # A pass resumed later (a killed worker, a failed page, a spent budget) may find the
+        # window moved on meanwhile, however few posts it read: its gap is always checked.
+        resumed = bool(self.cursors.get(pass_key))
         state = dict(self.cursors.get(pass_key) or {"newest": None, "until": None, "count": 0})
         token: str | None = None
         while True:
@@ -106,7 +110,7 @@ class _Poll:
                 continue
             break
         window = self.src.settings.x_mentions_window - self.src.settings.x_page_size
-        if name == "mentions" and state["until"] and state["count"] >= window:
+        if name == "mentions" and state["until"] and (resumed or state["count"] >= window):
             self.cursors[pass_key] = dict(state)
             yield self.result(posts)
             posts = []

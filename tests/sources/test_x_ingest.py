@@ -81,6 +81,9 @@ def test_a_poll_that_fails_mid_pagination_resumes_after_its_last_committed_page(
     assert max(stored_ids(s).values()) == 1
     # The failed page was never answered, so nothing was read twice.
     assert api.reads - reads_before == 650
+    # A resumed pass checks the gap it may have left (the window moves on): one empty search.
+    assert api.requests["search"] == 1
+    assert not incidents(s, "window_overflow")
 
 
 def test_a_burst_past_the_window_is_detected_filled_from_search_and_recorded(x, api):
