@@ -11,6 +11,7 @@ import typer
 
 from socialcare.cli_cases import register as register_case_commands
 from socialcare.cli_digest import digest_app
+from socialcare.cli_sources import add_account, poll_command, sources_app
 from socialcare.config import get_settings
 from socialcare.errors import SocialcareError
 
@@ -26,6 +27,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(model_app, name="model")
 app.add_typer(digest_app, name="digest")
+app.add_typer(sources_app, name="sources")
+accounts_app.command("add")(add_account)
 register_case_commands(app)
 
 
@@ -59,37 +62,24 @@ def import_twcs(
     typer.echo(f"done: {steps} batches scored and routed")
 
 
-def _add_account(platform: str, handle: str) -> None:
-    from socialcare.db import session_scope
-    from socialcare.posts.service import ensure_account
-
-    handle = handle.lstrip("@")
-    if platform == "bluesky":
-        handle = handle.lower()  # Bluesky handles are domain names
-    with session_scope() as session:
-        account = ensure_account(
-            session=session, platform=platform, handle=handle, source=platform, polled=True
-        )
-        typer.echo(f"account {account.id}: {platform} @{account.handle}")
-
-
 @accounts_app.command("add-x")
 def accounts_add_x(handle: str) -> None:
-    """Monitor an X account's mentions (needs the X_* credentials)."""
-    _add_account("x", handle)
+    """Monitor an X account's mentions (the same as `accounts add x HANDLE`)."""
+    add_account("x", handle)
 
 
 @accounts_app.command("add-mastodon")
 def accounts_add_mastodon(handle: str) -> None:
-    """Monitor a Mastodon account's mentions (needs MASTODON_API_BASE_URL and
-    MASTODON_ACCESS_TOKEN, the account's own token)."""
-    _add_account("mastodon", handle)
+    """Monitor a Mastodon account (the same as `accounts add mastodon HANDLE`; needs
+    MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN, the account's own token)."""
+    add_account("mastodon", handle)
 
 
 @accounts_app.command("add-bluesky")
 def accounts_add_bluesky(handle: str) -> None:
-    """Monitor a Bluesky account's mentions, replies and quotes (needs BLUESKY_APP_PASSWORD)."""
-    _add_account("bluesky", handle)
+    """Monitor a Bluesky account (the same as `accounts add bluesky HANDLE`; needs
+    BLUESKY_HANDLE and BLUESKY_APP_PASSWORD)."""
+    add_account("bluesky", handle)
 
 
 @accounts_app.command("add-replay")
@@ -121,14 +111,13 @@ def accounts_list() -> None:
 
 
 @app.command("poll")
-def poll(account_id: int = typer.Option(..., "--account", help="account id")) -> None:
+def poll(
+    account: str | None = typer.Argument(None, help="account id or handle"),
+    account_id: int | None = typer.Option(None, "--account", help="account id"),
+    once: bool = typer.Option(True, "--once/--follow", help="poll once, or whenever due"),
+) -> None:
     """Poll one account now, in this process, and score and route what it finds."""
-    from socialcare.flows import InlineRunner, poll_account
-
-    runner = InlineRunner()
-    stored = poll_account(account_id, enqueue=runner)
-    runner.drain()
-    typer.echo(f"stored {stored} new posts")
+    poll_command(account, account_id, once)
 
 
 @app.command("latency")

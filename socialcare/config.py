@@ -58,8 +58,18 @@ class Settings(BaseSettings):
     bluesky_handle: str = Field("", alias="BLUESKY_HANDLE")
     bluesky_app_password: str = Field("", alias="BLUESKY_APP_PASSWORD")
     bluesky_page_size: int = Field(100, alias="BLUESKY_PAGE_SIZE", ge=1, le=100)
+    # Only the latest 800 mentions are reachable: a poll that reads about that many may have
+    # been cut short, and the gap is filled from recent search.
+    x_mentions_window: int = Field(800, alias="X_MENTIONS_WINDOW", ge=10)
+    x_monthly_read_cap: int = Field(0, alias="X_MONTHLY_READ_CAP", ge=0)  # 0: no cap
+    x_cost_per_read: float = Field(0.005, alias="X_COST_PER_READ", ge=0)
+    redis_namespace: str = Field("socialcare", alias="REDIS_NAMESPACE", min_length=1)
 
     poll_interval_seconds: float = Field(60.0, alias="POLL_INTERVAL_SECONDS", gt=0)
+    # The adaptive interval's bounds (unset: a quarter and five times POLL_INTERVAL_SECONDS).
+    poll_interval_min: float | None = Field(None, alias="POLL_INTERVAL_MIN_SECONDS", gt=0)
+    poll_interval_max: float | None = Field(None, alias="POLL_INTERVAL_MAX_SECONDS", gt=0)
+    poll_lease_seconds: float = Field(60.0, alias="POLL_LEASE_SECONDS", ge=1)
     sweep_interval_seconds: float = Field(30.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)
     step_grace_seconds: float = Field(120.0, alias="STEP_GRACE_SECONDS", gt=0)
     beat_lease_seconds: float = Field(30.0, alias="BEAT_LEASE_SECONDS", ge=1)
@@ -238,6 +248,13 @@ class Settings(BaseSettings):
         if url.lower().startswith("rediss://") and "ssl_cert_reqs=" not in url:
             url += ("&" if "?" in url else "?") + f"ssl_cert_reqs={self.redis_tls_verify}"
         return url
+
+    @property
+    def poll_interval_bounds(self) -> tuple[float, float]:
+        """The shortest and longest adaptive poll interval, in seconds."""
+        low = self.poll_interval_min or self.poll_interval_seconds / 4
+        high = self.poll_interval_max or self.poll_interval_seconds * 5
+        return min(low, high), max(low, high)
 
     @property
     def broker_folder(self) -> Path:

@@ -8,6 +8,7 @@ from socialcare.leases import Lease, ScheduleRun
 from socialcare.metrics.models import DigestDelivery
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team, agent_teams
+from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
 
 __all__ = [
     "Account",
@@ -19,8 +20,11 @@ __all__ = [
     "CaseView",
     "DigestDelivery",
     "Event",
+    "IngestionIncident",
     "Lease",
     "Post",
+    "RateLimitState",
+    "ReadUsage",
     "Reply",
     "ScheduleRun",
     "Score",

@@ -13,7 +13,8 @@ from typing import Any
 from socialcare.config import Settings
 from socialcare.flows.base import Enqueue
 from socialcare.flows.digests import schedule_digests, send_digest
-from socialcare.flows.pipeline import import_files, poll_account, route_posts, score_posts
+from socialcare.flows.pipeline import import_files, route_posts, score_posts
+from socialcare.flows.polling import poll_account
 from socialcare.flows.replies import reconcile_reply, send_reply
 from socialcare.flows.sweep import poll_due, sweep
 

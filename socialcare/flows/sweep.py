@@ -12,6 +12,7 @@ from socialcare.cases.work import age_overdue, release_expired_claims
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
 from socialcare.flows.base import Enqueue, chunks, later
+from socialcare.flows.polling import flag_late_accounts
 from socialcare.metrics.schedule import overdue_deliveries
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, Account, Post
 
@@ -104,6 +105,7 @@ def sweep(*, enqueue: Enqueue, settings: Settings | None = None) -> dict[str, in
             "digests": _overdue_digests(session, settings, enqueue),
             "claims_released": release_expired_claims(session=session, now=now),
             "aged": age_overdue(session=session, now=now),
+            "late_accounts": flag_late_accounts(session=session, settings=settings, now=now),
         }
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -48,6 +49,8 @@ class Account(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     failing: Mapped[bool] = mapped_column(Boolean, default=False)
     poll_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The adaptive poll interval: shorter while mentions flow, longer when quiet.
+    poll_interval_seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -86,6 +89,8 @@ class Post(Base):
     engagement_per_hour: Mapped[float | None] = mapped_column(Float)
     metrics_observed_at: Mapped[datetime | None]
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The UTC day the post was last read from the platform: a second read that day is not billed.
+    read_on: Mapped[date | None] = mapped_column(Date)
     stage: Mapped[str] = mapped_column(String(16), default=STAGE_INGESTED)
     next_step_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -45,14 +46,38 @@ class IncomingPost:
     brand_handle: str | None = None
 
 
+@dataclass(frozen=True)
+class RateWindow:
+    """One endpoint's rate window as the platform last reported it."""
+
+    limit: int
+    remaining: int
+    reset_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceNote:
+    """Something about an account's ingestion that operators must see (an incident): kind,
+    severity (info, warning, error), a readable detail and data (ids, times, counts)."""
+
+    kind: str
+    severity: str
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class FetchResult:
-    """What one poll found.
+    """What one poll found, or one page of it (see fetch_pages).
 
     cursors: the account's new cursor state, stored only in the transaction that stores posts.
     observed_at: the source's clock at the poll (a replay's virtual clock; otherwise now).
     next_poll_in: seconds until the source wants to be polled again, if it has an opinion.
+    min_poll_in: a budgeted source's floor for the next poll (the flow then adapts the interval
+      to the flow of mentions, never below it); None leaves pacing to next_poll_in.
     exhausted: a finite source (replay) has nothing more to deliver.
+    final: the last page of a poll (cursors complete); earlier pages carry in-progress cursors.
+    notes: incidents to record; rate_windows: the rate windows seen, by endpoint.
     """
 
     posts: list[IncomingPost]
@@ -61,6 +86,10 @@ class FetchResult:
     next_poll_in: float | None = None
     exhausted: bool = False
     requests_made: int = 0
+    min_poll_in: float | None = None
+    final: bool = True
+    notes: list[SourceNote] = field(default_factory=list)
+    rate_windows: dict[str, RateWindow] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +112,11 @@ class MentionSource(Protocol):
       request may have reached the platform without an answer (never retry those blindly).
     find_reply: look on the platform for a reply already published to in_reply_to with this text,
       to reconcile a reply whose outcome was unknown; None when there is none.
+
+    A source that pages may also offer fetch_pages(account, cursors), an iterator of results,
+    one a page, each with the cursors to store with its posts (in-progress state included, so a
+    poll killed mid-pagination resumes where its last committed page left off); the last one
+    has final=True. fetch_pages() below uses it when it is there.
     """
 
     platform: str
@@ -94,3 +128,14 @@ class MentionSource(Protocol):
     def find_reply(
         self, account: AccountRef, *, in_reply_to: str, text: str
     ) -> SentReply | None: ...
+
+
+def fetch_pages(
+    source: MentionSource, account: AccountRef, cursors: dict[str, Any]
+) -> Generator[FetchResult, None, None]:
+    """A poll as pages: the source's own fetch_pages, else its fetch as one final page."""
+    pages = getattr(source, "fetch_pages", None)
+    if pages is None:
+        yield source.fetch(account, cursors)
+        return
+    yield from pages(account, cursors)

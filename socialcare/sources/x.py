@@ -5,12 +5,14 @@ Cursor keys kept in ``FetchResult.cursors`` (strings):
                      no external_id)
   mentions_since_id  the newest mention seen
   timeline_since_id  the newest post of the brand's own timeline seen
+  *_pass, *_fill     a poll in progress (see x_poll): the posts committed so far, so that a
+                     poll killed mid-pagination resumes after its last committed page
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +22,15 @@ from urllib3.exceptions import NewConnectionError
 
 from socialcare.config import Settings
 from socialcare.errors import RateLimited, ReplyOutcomeUnknown, SourceError
-from socialcare.sources.base import AccountRef, FetchResult, IncomingPost, SentReply
+from socialcare.sources.base import (
+    AccountRef,
+    FetchResult,
+    IncomingPost,
+    RateWindow,
+    SentReply,
+    SourceNote,
+)
+from socialcare.sources.budget import RateBudget, budget_from_settings, window_from_headers
 from socialcare.sources.x_parse import (
     EXPANSIONS,
     PLATFORM,
@@ -30,10 +40,8 @@ from socialcare.sources.x_parse import (
     brand_reply_post,
     comparable_text,
     describe_problems,
-    max_id,
     posts_from_page,
     problem_of_body,
-    seconds_until_reset,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +61,7 @@ USER_CONTEXT_VARS = {
 
 
 X_API = "https://api.twitter.com"
+X_WINDOW_SECONDS = 900
 
 
 class TimeoutSession(requests.Session):
@@ -157,25 +166,98 @@ class XSource:
 
     platform = PLATFORM
 
-    def __init__(self, settings: Settings, client: tweepy.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: tweepy.Client | None = None,
+        budget: RateBudget | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client if client is not None else build_client(settings)
         self.session = TimeoutSession.install(
             self.client, settings.http_timeout_seconds, settings.x_api_base_url
         )
+        self.budget = budget if budget is not None else budget_from_settings(settings)
         self._user_ids: dict[str, str] = {}
+        # What the poll in progress saw: rate windows by endpoint, partial errors.
+        self.windows: dict[str, RateWindow] = {}
+        self.notes: list[SourceNote] = []
+
+    def remember_rate_windows(self, account_id: int, windows: Mapping[str, RateWindow]) -> None:
+        """Seed the budget with windows stored earlier, where it knows nothing newer."""
+        for endpoint, window in windows.items():
+            if self.budget.window(account_id, endpoint) is None:
+                self.budget.record(account_id, endpoint, window)
 
     def _call(
-        self, action: str, method: Callable[..., Any], *, sending: bool = False, **kwargs: Any
+        self,
+        action: str,
+        method: Callable[..., Any],
+        *,
+        account: AccountRef,
+        endpoint: str,
+        sending: bool = False,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """One request; tweepy and requests failures become SourceError."""
+        """One request within the account's budget for the endpoint (RateLimited, raised before
+        any request, when it is spent); tweepy and requests failures become SourceError."""
+        shared = not kwargs.get("user_auth")  # app-only auth: one limit for every account
+        retry_at = self.budget.take(account.id, endpoint, datetime.now(UTC), shared=shared)
+        if retry_at is not None:
+            raise RateLimited(
+                f"X {action}: @{account.handle.lstrip('@')}'s {endpoint} budget is spent "
+                f"until {retry_at.isoformat()}",
+                retry_after=retry_at,
+            )
+        self.session.last_headers = {}
         try:
             payload = as_payload(method(**kwargs))
         except (tweepy.HTTPException, requests.RequestException, ValueError) as exc:
+            self._record_window(account, endpoint)
+            if isinstance(exc, ValueError) and not sending:  # a truncated or garbled body
+                raise SourceError(
+                    f"X {action} for @{account.handle.lstrip('@')} (endpoint {endpoint}) "
+                    f"answered malformed JSON ({type(exc).__name__}: {exc}); cursor unchanged"
+                ) from exc
             raise _as_source_error(action, exc, sending=sending) from exc
+        self._record_window(account, endpoint)
         if payload.get("errors"):
-            log.warning("X %s: partial errors: %s", action, describe_problems(payload["errors"]))
+            problems = describe_problems(payload["errors"])
+            log.warning("X %s: partial errors: %s", action, problems)
+            self.notes.append(
+                SourceNote(
+                    "partial_errors",
+                    "info",
+                    f"X {endpoint} answered data with errors: {problems}"[:2000],
+                    {"endpoint": endpoint, "errors": payload["errors"][:20]},
+                )
+            )
         return payload
+
+    def poll_floor(self, account: AccountRef) -> tuple[float, bool]:
+        """Seconds the next poll should wait at least so that the account's requests spread over
+        what is left of its windows (its fair share of the app's), and whether a window is spent."""
+        now = datetime.now(UTC)
+        floor, spent = 0.0, False
+        shared = not self._read_auth()
+        for endpoint in ("mentions", "tweets"):
+            window = self.budget.window(account.id, endpoint)
+            if window is None or now >= window.reset_at:
+                continue
+            # X's read windows are 15 minutes; a reset further off is not one to spread over.
+            left = min((window.reset_at - now).total_seconds(), X_WINDOW_SECONDS)
+            allowed = min(
+                window.remaining, self.budget.share(account.id, endpoint, now, shared=shared)
+            )
+            spent = spent or allowed <= 0
+            floor = max(floor, left if allowed <= 0 else left / allowed)
+        return floor, spent
+
+    def _record_window(self, account: AccountRef, endpoint: str) -> None:
+        window = window_from_headers(self.session.last_headers)
+        if window is not None:
+            self.budget.record(account.id, endpoint, window)
+            self.windows[endpoint] = window
 
     def _missing_user_context(self) -> list[str]:
         return [
@@ -209,7 +291,12 @@ class XSource:
             )
         action = f"user lookup of @{handle}"
         payload = self._call(
-            action, self.client.get_user, username=handle, user_auth=self._read_auth()
+            action,
+            self.client.get_user,
+            account=account,
+            endpoint="users/by/username",
+            username=handle,
+            user_auth=self._read_auth(),
         )
         data = payload.get("data")
         if not isinstance(data, dict) or not data.get("id"):
@@ -218,32 +305,59 @@ class XSource:
         self._user_ids[handle] = str(data["id"])
         return self._user_ids[handle], 1
 
-    def _pages(
+    def page(
         self,
-        action: str,
-        method: Callable[..., Any],
+        account: AccountRef,
+        endpoint: str,
+        *,
         user_id: str,
-        limit: int | None,
+        token: str | None = None,
         **params: Any,
+    ) -> dict[str, Any]:
+        """One page of the brand's mentions or timeline ("mentions" or "tweets")."""
+        mentions = endpoint == "mentions"
+        method = self.client.get_users_mentions if mentions else self.client.get_users_tweets
+        name = "mentions" if mentions else "timeline"
+        return self._call(
+            f"{name} of @{account.handle.lstrip('@')} (user {user_id})",
+            method,
+            account=account,
+            endpoint=endpoint,
+            id=user_id,
+            user_auth=self._read_auth(),
+            max_results=self.settings.x_page_size,
+            pagination_token=token,
+            expansions=EXPANSIONS,
+            tweet_fields=TWEET_FIELDS,
+            user_fields=USER_FIELDS,
+            **params,
+        )
+
+    def search_page(self, account: AccountRef, query: str, **params: Any) -> dict[str, Any]:
+        """One page of recent search (the last 7 days), at most 100 posts."""
+        return self._call(
+            f"recent search for @{account.handle.lstrip('@')}",
+            self.client.search_recent_tweets,
+            account=account,
+            endpoint="search",
+            query=query,
+            user_auth=self._read_auth(),
+            max_results=max(10, self.settings.x_page_size),
+            expansions=EXPANSIONS,
+            tweet_fields=TWEET_FIELDS,
+            user_fields=USER_FIELDS,
+            **params,
+        )
+
+    def _pages(
+        self, account: AccountRef, user_id: str, limit: int, **params: Any
     ) -> list[dict[str, Any]]:
-        """The pages of one timeline endpoint, following meta.next_token (limit None: all)."""
+        """Up to limit pages of the brand's timeline, following meta.next_token."""
         pages: list[dict[str, Any]] = []
         token: str | None = None
         seen: set[str] = set()
-        user_auth = self._read_auth()
-        while limit is None or len(pages) < limit:
-            page = self._call(
-                action,
-                method,
-                id=user_id,
-                user_auth=user_auth,
-                max_results=self.settings.x_page_size,
-                pagination_token=token,
-                expansions=EXPANSIONS,
-                tweet_fields=TWEET_FIELDS,
-                user_fields=USER_FIELDS,
-                **params,
-            )
+        while len(pages) < limit:
+            page = self.page(account, "tweets", user_id=user_id, token=token, **params)
             pages.append(page)
             token = (page.get("meta") or {}).get("next_token")
             if not token or token in seen:
@@ -251,38 +365,28 @@ class XSource:
             seen.add(token)
         return pages
 
+    def fetch_pages(self, account: AccountRef, cursors: dict[str, Any]) -> Iterator[FetchResult]:
+        """The poll page by page (see socialcare.sources.x_poll)."""
+        from socialcare.sources.x_poll import poll_pages
+
+        self.windows, self.notes = {}, []
+        yield from poll_pages(self, account, cursors)
+
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
-        observed_at = datetime.now(UTC)
-        self.session.last_headers = {}
-        user_id, requests_made = self._brand_id(account, cursors)
-        new_cursors = {**cursors, "user_id": user_id}
+        """Every page of one poll as one result (the pages' posts, the final cursors)."""
         found: dict[str, IncomingPost] = {}
-        streams = (
-            ("mentions", self.client.get_users_mentions, "mentions_since_id"),
-            ("timeline", self.client.get_users_tweets, "timeline_since_id"),
-        )
-        for name, method, key in streams:
-            since_id = str(cursors[key]) if cursors.get(key) else None
-            limit = None if since_id else 1
-            action = f"{name} of user {user_id}"
-            pages = self._pages(action, method, user_id, limit, since_id=since_id)
-            requests_made += len(pages)
-            ids: list[str] = []
-            for page in pages:
-                for post in posts_from_page(page, user_id):
-                    ids.append(post.external_id)
-                    found.setdefault(post.external_id, post)
-            newest = max_id(since_id, ids)
-            if newest is not None:
-                new_cursors[key] = newest
-        posts = sorted(found.values(), key=lambda p: (p.created_at, p.external_id.zfill(20)))
-        return FetchResult(
-            posts=posts,
-            cursors=new_cursors,
-            observed_at=observed_at,
-            next_poll_in=seconds_until_reset(self.session.last_headers, datetime.now(UTC)),
-            requests_made=requests_made,
-        )
+        requests_made = 0
+        notes: list[SourceNote] = []
+        last: FetchResult | None = None
+        for last in self.fetch_pages(account, cursors):
+            requests_made += last.requests_made
+            notes += last.notes
+            for post in last.posts:
+                found.setdefault(post.external_id, post)
+        assert last is not None and last.final
+        last.posts = sorted(found.values(), key=lambda p: (p.created_at, p.external_id.zfill(20)))
+        last.requests_made, last.notes = requests_made, notes
+        return last
 
     def send_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply:
         missing = self._missing_user_context()
@@ -297,6 +401,8 @@ class XSource:
         payload = self._call(
             action,
             self.client.create_tweet,
+            account=account,
+            endpoint="create",
             sending=True,
             text=text,
             in_reply_to_tweet_id=in_reply_to,
@@ -322,9 +428,7 @@ class XSource:
         whitespace-normalised, links masked)."""
         user_id, _ = self._brand_id(account, {})
         since_id = in_reply_to if in_reply_to.isdigit() else None
-        method = self.client.get_users_tweets
-        action = f"timeline of user {user_id}"
-        pages = self._pages(action, method, user_id, FIND_REPLY_PAGES, since_id=since_id)
+        pages = self._pages(account, user_id, FIND_REPLY_PAGES, since_id=since_id)
         wanted = comparable_text(text)
         for page in pages:
             for post in posts_from_page(page, user_id):

@@ -1,7 +1,10 @@
 """A stand-in of the X API v2 on 127.0.0.1 over real HTTP, in the shapes X documents:
 GET /2/users/by/username/:username (the brand), GET /2/users/:id/mentions (the mentions released
-so far, newest first), GET /2/users/:id/tweets (the brand's posts, every reply made through POST
-included) and POST /2/tweets ({"text", "reply": {"in_reply_to_tweet_id"}} -> 201).
+so far, newest first; only the latest 800 are reachable: an older since_id is silently moved up
+to the oldest of those), GET /2/users/:id/tweets (the brand's posts, every reply made through
+POST included), GET /2/tweets/search/recent (`@handle OR to:handle` over the last 7 days: an
+older since_id or start_time is a 400) and POST /2/tweets ({"text", "reply": {...}} -> 201).
+Posts returned in `data` are billed as X bills them: once per post and UTC day (`billed`).
 
 Timelines honour since_id, until_id, max_results (5 to 100) and pagination_token (meta.next_token),
 expand authors and referenced posts into includes, return the tweet.fields and user.fields asked
@@ -9,10 +12,13 @@ for, and send x-rate-limit-limit, -remaining and -reset. Mentions are real custo
 inbound rows of a TWCS file) spread over a few hundred customers; release(n) publishes the next n
 with time-ordered (snowflake) ids. Every create is recorded in `creates` (also one whose answer
 was lost) so a test can count duplicate public replies; unlike X, duplicate text is not refused.
-faults (off by default): the probability that a request fails with HTTP 500, 503, 429 (resetting
-a couple of seconds ahead) or a connection closed unanswered; a failing create fails before or
+faults (off by default): the probability that a request fails with one of fault_kinds: HTTP 500,
+503, 429 (resetting a couple of seconds ahead), a connection closed unanswered, and (opt-in)
+"timeout" (no answer for timeout_after seconds), "malformed" (a 200 with a truncated JSON body)
+and "partial" (a 200 whose data has an errors array beside it); a failing create fails before or
 after the post is made (X's 503s sometimes come after it). create_latency: seconds a create
-takes to answer after the post is made; in_flight: creates made but not answered yet.
+takes to answer after the post is made; read_latency: seconds each read takes; in_flight:
+creates made but not answered yet; calls: (endpoint, started, ended) of every answered read.
 """
 
 from __future__ import annotations
@@ -39,11 +45,15 @@ from urllib.parse import parse_qs, urlsplit
 SNOWFLAKE_EPOCH_MS = 1288834974657
 PROBLEMS = "https://api.twitter.com/2/problems"
 WINDOW_SECONDS = 900
+MENTIONS_WINDOW = 800
+SEARCH_DAYS = 7
 FAULTS = ("500", "503", "429", "drop")
+ALL_FAULTS = (*FAULTS, "timeout", "malformed", "partial")
 TWEET_ALWAYS = {"id", "text", "edit_history_tweet_ids"}
 USER_ALWAYS = {"id", "name", "username"}
 _TIMELINE = re.compile(r"/2/users/(\d+)/(mentions|tweets)")
 _BY_USERNAME = re.compile(r"/2/users/by/username/(\w{1,15})")
+_SEARCH = "/2/tweets/search/recent"
 _LEADING_MENTIONS = re.compile(r"^(?:@\w+\s*)+")
 INVALID = "One or more parameters to your request was invalid."
 
@@ -107,7 +117,11 @@ class _Handler(BaseHTTPRequestHandler):
 class XStandIn:
     """The stand-in's posts and its HTTP server (start() and stop())."""
 
-    rate_limit = 10_000  # requests per endpoint and 15-minute window
+    rate_limit = 10_000  # requests per endpoint and window
+    window_seconds = WINDOW_SECONDS
+    fault_kinds: tuple[str, ...] = FAULTS
+    timeout_after = 3.0
+    read_latency = 0.0
 
     def __init__(
         self, twcs_csv: Path, *, brand: str = "AcmeCare", mentions: int = 1500, customers: int = 300
@@ -126,6 +140,11 @@ class XStandIn:
         self.requests: Counter[str] = Counter()  # by endpoint
         self.injected: Counter[str] = Counter()  # faults by kind
         self.errors: list[str] = []  # the stand-in's own failures, for a test to assert none
+        self.reads = 0  # posts returned in data, every time
+        self.billed: dict[str, set[str]] = {}  # UTC day -> posts billed that day
+        self.calls: list[tuple[str, float, float]] = []
+        self.revoked = False  # every request answers 401 (credentials revoked)
+        self.fail_at: set[int] = set()  # numbers of mentions requests that answer 500
         with twcs_csv.open(newline="", encoding="utf-8") as f:
             rows = [r for r in csv.DictReader(f) if r["inbound"] == "True"][:mentions]
         if len(rows) < mentions:
@@ -179,16 +198,34 @@ class XStandIn:
                 self.mentions.append(self._last_by[author])
             return len(batch)
 
+    @property
+    def billed_total(self) -> int:
+        with self._lock:
+            return sum(len(ids) for ids in self.billed.values())
+
+    def publish_at(self, author: str, text: str, at: float) -> dict[str, Any]:
+        """A mention published at an epoch time in the past (ids stay time-ordered)."""
+        with self._lock:
+            tweet = self._post(author, escape(text), None, at=at)
+            self.mentions.append(tweet)
+            self.mentions.sort(key=lambda t: int(t["id"]))
+            return tweet
+
     def duplicate_creates(self) -> dict[tuple[str | None, str], int]:
         """(in_reply_to, text) of every public reply created more than once, and how often."""
         with self._lock:
             made = Counter((c.in_reply_to, c.text) for c in self.creates)
         return {key: n for key, n in made.items() if n > 1}
 
-    def _post(self, author: str, text: str, parent: Any) -> dict[str, Any]:
-        now = time.time()
-        self._last_id = max(self._last_id + 1, (int(now * 1000) - SNOWFLAKE_EPOCH_MS) << 22)
-        tweet_id = str(self._last_id)
+    def _post(self, author: str, text: str, parent: Any, at: float | None = None) -> dict[str, Any]:
+        now = time.time() if at is None else at
+        if at is None:
+            self._last_id = max(self._last_id + 1, (int(now * 1000) - SNOWFLAKE_EPOCH_MS) << 22)
+            tweet_id = str(self._last_id)
+        else:
+            tweet_id = str(
+                ((int(now * 1000) - SNOWFLAKE_EPOCH_MS) << 22) + self.rng.randrange(4096)
+            )
         created = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
         metrics = {"retweet_count": self.rng.randint(0, 3), "reply_count": 0, "quote_count": 0}
         metrics.update(like_count=self.rng.randint(0, 12), impression_count=900)
@@ -218,21 +255,29 @@ class XStandIn:
         query = parse_qs(url.query)
         body = req.rfile.read(int(req.headers.get("Content-Length") or 0))
         timeline, by_name = _TIMELINE.fullmatch(url.path), _BY_USERNAME.fullmatch(url.path)
+        started = time.monotonic()
         if req.command == "POST" and url.path == "/2/tweets":
             endpoint = "create"
+        elif req.command == "GET" and url.path == _SEARCH:
+            endpoint = "search"
         elif req.command == "GET" and (timeline or by_name):
             endpoint = timeline.group(2) if timeline else "users/by/username"
         else:
             return self._send(req, 404, problem(404, f"no route {req.command} {url.path}"))
         with self._lock:
             self.requests[endpoint] += 1
-            fault = self.rng.choice(FAULTS) if self.rng.random() < self.faults else None
+            kinds = self.fault_kinds
+            if endpoint == "create":  # a create's answer is JSON X wrote; no partial errors
+                kinds = tuple(k for k in kinds if k not in ("malformed", "partial")) or FAULTS
+            fault = self.rng.choice(kinds) if self.rng.random() < self.faults else None
+            if endpoint == "mentions" and self.requests[endpoint] in self.fail_at:
+                fault = "500"
             after = endpoint == "create" and fault != "429" and self.rng.random() < 0.5
             if fault:
                 self.injected[fault + (" after create" if after else "")] += 1
-        if not req.headers.get("Authorization"):
-            return self._send(req, 401, problem(401))
-        if fault and not after:
+        if not req.headers.get("Authorization") or self.revoked:
+            return self._send(req, 401, problem(401, "Unauthorized"))
+        if fault and not after and fault not in ("partial", "malformed"):
             return self._fail(req, fault)
         allowed, headers = self._rate(endpoint)
         if not allowed:
@@ -247,15 +292,37 @@ class XStandIn:
             finally:
                 with self._lock:
                     self.in_flight -= 1
-        if timeline:
+        time.sleep(self.read_latency)
+        if endpoint == "search":
+            status, answer = self._search(query)
+        elif timeline:
             mine = timeline.group(1) == self.brand["id"]
             items = (self.mentions if endpoint == "mentions" else self.timeline) if mine else []
+            if endpoint == "mentions":
+                items = items[-MENTIONS_WINDOW:]
             status, answer = self._page(items, query)
         else:
             status, answer = self._user_by_name(by_name.group(1) if by_name else "", query)
-        if fault:
+        if fault in ("partial", "malformed") and status == 200 and answer.get("data"):
+            self._bill(answer)  # X sent the posts: they are billed however the body ends
+            if fault == "partial":
+                ref = {"value": "1", "title": "Not Found Error", "resource_type": "tweet"}
+                detail = "Could not find tweet with referenced_tweets.id: [1]."
+                answer = {**answer, "errors": [{**ref, "detail": detail}]}
+                return self._send(req, status, answer, headers, started=(endpoint, started))
+            return self._send(req, status, answer, headers, truncate=True)
+        if fault and fault not in ("partial", "malformed"):
             return self._fail(req, fault)
-        self._send(req, status, answer, headers)
+        if status == 200:
+            self._bill(answer)
+        self._send(req, status, answer, headers, started=(endpoint, started))
+
+    def _bill(self, answer: dict[str, Any]) -> None:
+        day = datetime.now(UTC).date().isoformat()
+        ids = [t["id"] for t in answer.get("data") or [] if isinstance(answer.get("data"), list)]
+        with self._lock:
+            self.reads += len(ids)
+            self.billed.setdefault(day, set()).update(ids)
 
     def _rate(self, endpoint: str) -> tuple[bool, dict[str, str]]:
         """One request of the endpoint's 15-minute window (as X counts them)."""
@@ -263,7 +330,7 @@ class XStandIn:
         with self._lock:
             reset, used = self._windows.get(endpoint, (0, 0))
             if now >= reset:
-                reset, used = now + WINDOW_SECONDS, 0
+                reset, used = now + self.window_seconds, 0
             allowed = used < self.rate_limit
             self._windows[endpoint] = (reset, used + allowed)
         return allowed, self._limits(self.rate_limit - used - allowed, reset)
@@ -276,6 +343,9 @@ class XStandIn:
         }
 
     def _fail(self, req: _Handler, fault: str) -> None:
+        if fault == "timeout":
+            time.sleep(self.timeout_after)
+            fault = "drop"
         if fault == "drop":
             req.close_connection = True
             req.connection.shutdown(socket.SHUT_RDWR)
@@ -284,8 +354,19 @@ class XStandIn:
         else:
             self._send(req, int(fault), problem(int(fault)))
 
-    def _send(self, req: _Handler, status: int, body: Any, headers: Any = None) -> None:
+    def _send(
+        self,
+        req: _Handler,
+        status: int,
+        body: Any,
+        headers: Any = None,
+        *,
+        truncate: bool = False,
+        started: tuple[str, float] | None = None,
+    ) -> None:
         data = json.dumps(body).encode()
+        if truncate:
+            data = data[: len(data) // 2]
         headers = {"Content-Type": "application/json", "Content-Length": str(len(data))} | (
             headers or {}
         )
@@ -297,6 +378,9 @@ class XStandIn:
             req.wfile.write(data)
         except OSError:
             req.close_connection = True  # the client went away (a killed worker)
+        if started is not None:
+            with self._lock:
+                self.calls.append((started[0], started[1], time.monotonic()))
 
     def _user_by_name(self, name: str, query: dict[str, list[str]]) -> Answer:
         if name.lower() == self.brand["username"].lower():
@@ -344,6 +428,39 @@ class XStandIn:
             includes["tweets"] = [_only(t, fields) for t in refs]
         answer = {"data": [_only(t, fields) for t in chosen], "meta": meta}
         return 200, {**answer, "includes": includes} if includes else answer
+
+    def _search(self, query: dict[str, list[str]]) -> Answer:
+        """Recent search for `@brand OR to:brand`: the brand's mentions of the last 7 days."""
+        wanted = f"@{self.brand['username']} OR to:{self.brand['username']}".lower()
+        if query.get("query", [""])[0].lower() != wanted:
+            return 400, problem(400, "Only @brand OR to:brand is searchable here.")
+        reach = time.time() - SEARCH_DAYS * 86400
+        oldest_id = (int(reach * 1000) - SNOWFLAKE_EPOCH_MS) << 22
+        start = query.get("start_time", [""])[0]
+        since = query.get("since_id", ["0"])[0]
+        try:
+            start_at = (
+                datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp() if start else reach
+            )
+            too_old = start_at < reach or (since.isdigit() and 0 < int(since) < oldest_id)
+        except ValueError:
+            return 400, problem(400, INVALID)
+        if too_old:
+            detail = "Invalid 'since_id' or 'start_time': must be within the last 7 days."
+            return 400, problem(400, detail)
+        start_id = (int(start_at * 1000) - SNOWFLAKE_EPOCH_MS) << 22
+        size = query.get("max_results", ["10"])[0]
+        if not size.isdigit() or not 10 <= int(size) <= 100:
+            return 400, problem(
+                400, f"The `max_results` query parameter value [{size}] is not between 10 and 100"
+            )
+        with self._lock:
+            recent = [t for t in self.mentions if int(t["id"]) >= start_id]
+        q = {k: v for k, v in query.items() if k != "next_token"}
+        if "next_token" in query:
+            q["pagination_token"] = query["next_token"]
+        q["max_results"] = [str(max(5, int(size)))]
+        return self._page(recent, q)
 
     def _create(self, raw: bytes, *, answered: bool) -> Answer:
         try:

@@ -1,0 +1,311 @@
+"""Polling an account: one poller at a time, each page committed with its cursors, the budget
+and the read cap respected, incidents recorded, the next poll paced to the flow of mentions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from celery.utils.time import get_exponential_backoff_interval
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from socialcare.cases.service import raise_for_visibility
+from socialcare.config import Settings, get_settings
+from socialcare.db import session_scope, utcnow
+from socialcare.errors import RateLimited, SourceError
+from socialcare.flows.base import Enqueue, chunks, later
+from socialcare.leases import hold_lease, release_lease
+from socialcare.posts.models import Account
+from socialcare.posts.service import account_ref, ingest_posts, store_cursors
+from socialcare.scoring.service import refresh_urgency
+from socialcare.sources import ingestion
+from socialcare.sources.base import FetchResult, fetch_pages
+from socialcare.sources.registry import get_source
+
+log = logging.getLogger(__name__)
+# Incidents that a successful poll ends.
+CLEARED_BY_A_POLL = ("missed_polls", "auth_failed")
+
+
+def lease_name(account_id: int) -> str:
+    return f"poll:{account_id}"
+
+
+def next_interval(
+    current: float, found: int, *, page_size: int, bounds: tuple[float, float], floor: float
+) -> float:
+    """The next poll interval: the shortest while a poll fills pages, halved while mentions
+    come, half as long again when quiet; never below the budget's floor."""
+    low, high = bounds
+    if found >= page_size:
+        wanted = low
+    elif found:
+        wanted = current / 2
+    else:
+        wanted = current * 1.5
+    return max(floor, min(high, max(low, wanted)))
+
+
+def _alert(
+    session: Session,
+    account: Account,
+    kind: str,
+    severity: str,
+    detail: str,
+    now: datetime,
+    data: dict | None = None,
+    once: bool = False,
+) -> None:
+    incident = ingestion.open_incident(
+        session=session,
+        account_id=account.id,
+        kind=kind,
+        severity=severity,
+        detail=detail,
+        now=now,
+        data=data,
+        once=once,
+    )
+    if incident is not None and severity != "info":
+        level = logging.ERROR if severity == "error" else logging.WARNING
+        log.log(
+            level,
+            "ingestion alert for account %s (%s): %s",
+            account.id,
+            kind,
+            detail,
+            extra={"account_id": account.id, "incident": kind},
+        )
+
+
+def _read_cap_allows(session: Session, account: Account, settings: Settings, now: datetime) -> bool:
+    """False when the month's billed reads reached X_MONTHLY_READ_CAP (polling pauses until the
+    month ends, with an alert); at 80% a warning once a month."""
+    cap = settings.x_monthly_read_cap
+    if not cap or account.platform != "x":
+        return True
+    month = ingestion.month_start(now.date())
+    billed = ingestion.billed_since(session=session, account_id=None, since=month)
+    data = {"billed": billed, "cap": cap, "month": month.isoformat()}
+    if billed >= cap:
+        resume = ingestion.next_month_start(now)
+        _alert(
+            session,
+            account,
+            "read_cap_reached",
+            "error",
+            f"{billed} of {cap} billed reads this month: polling paused until {resume:%Y-%m-%d}",
+            now,
+            data,
+            once=True,
+        )
+        account.next_poll_at = resume
+        return False
+    if billed >= cap * ingestion.CAP_WARNING:
+        _alert(
+            session,
+            account,
+            "read_cap_warning",
+            "warning",
+            f"{billed} of {cap} billed reads this month ({billed / cap:.0%})",
+            now,
+            data,
+            once=True,
+        )
+    return True
+
+
+def _begin(account_id: int, holder: str, settings: Settings) -> tuple | None:
+    now = utcnow()
+    with session_scope(settings) as session:
+        account = session.get(Account, account_id)
+        if account is None or not account.active or account.failing:
+            return None
+        if not hold_lease(
+            session=session,
+            name=lease_name(account_id),
+            holder=holder,
+            seconds=settings.poll_lease_seconds,
+            now=now,
+        ):
+            log.info("account %s is being polled by another worker", account_id)
+            return None
+        if not _read_cap_allows(session, account, settings, now):
+            release_lease(session=session, name=lease_name(account_id), holder=holder, now=now)
+            return None
+        windows = ingestion.rate_windows(session=session, account_id=account_id)
+        interval = account.poll_interval_seconds or settings.poll_interval_seconds
+        return account_ref(account), dict(account.cursors), account.source, windows, interval
+
+
+def _fail(account_id: int, holder: str, exc: SourceError, settings: Settings) -> None:
+    now = utcnow()
+    with session_scope(settings) as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        release_lease(session=session, name=lease_name(account_id), holder=holder, now=now)
+        account.last_error = str(exc)[:1000]
+        account.poll_attempts += 1
+        if exc.permanent:
+            account.failing = True
+            _alert(
+                session,
+                account,
+                "auth_failed" if exc.status in (401, 403) else "failing",
+                "error",
+                f"polling stopped: {exc}",
+                now,
+                {"status": exc.status},
+                once=True,
+            )
+        elif isinstance(exc, RateLimited) and exc.retry_after:
+            account.next_poll_at = exc.retry_after  # the window's reset: no worker waits on it
+        else:
+            # Celery's own exponential backoff with full jitter: failing accounts do not retry
+            # in step. The poll is picked up again by poll_due once it is due.
+            low, high = settings.poll_interval_bounds
+            wait = get_exponential_backoff_interval(
+                factor=max(1, int(low)),
+                retries=account.poll_attempts - 1,
+                maximum=max(int(high), 900),
+                full_jitter=True,
+            )
+            account.next_poll_at = now + timedelta(seconds=max(1, wait))
+
+
+def _store_page(
+    session: Session, account: Account, page: FetchResult, settings: Settings, enqueue: Enqueue
+) -> int:
+    now = utcnow()
+    stored = ingest_posts(
+        session=session,
+        account=account,
+        posts=page.posts,
+        observed_at=page.observed_at,
+        grace_seconds=settings.step_grace_seconds,
+    )
+    ingestion.count_reads(
+        session=session,
+        account_id=account.id,
+        platform=account.platform,
+        external_ids=[p.external_id for p in page.posts],
+        requests=page.requests_made,
+        day=now.date(),
+    )
+    ingestion.store_rate_windows(
+        session=session, account_id=account.id, windows=page.rate_windows, now=now
+    )
+    for note in page.notes:
+        _alert(session, account, note.kind, note.severity, note.detail, now, note.data)
+    if stored.refreshed:
+        risen = refresh_urgency(session=session, post_ids=stored.refreshed, settings=settings)
+        raise_for_visibility(session=session, risen=risen, settings=settings)
+    for chunk in chunks(stored.to_score, settings.score_batch_size):
+        later(session, enqueue, "score_posts", chunk)
+    if stored.to_link:
+        later(session, enqueue, "route_posts", stored.to_link)
+    return len(stored.to_score) + len(stored.to_link)
+
+
+def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None = None) -> int:
+    """Fetch an account's new posts page by page, each page committed with the cursors it
+    leaves; returns the posts stored. Another worker's poll of the account makes this a no-op."""
+    settings = settings or get_settings()
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    begun = _begin(account_id, holder, settings)
+    if begun is None:
+        return 0
+    ref, cursors, source_name, windows, interval = begun
+    source = get_source(source_name, settings)
+    remember = getattr(source, "remember_rate_windows", None)
+    if remember is not None:
+        remember(account_id, windows)
+    total = found = 0
+    pages = fetch_pages(source, ref, cursors)
+    try:
+        for page in pages:
+            with session_scope(settings) as session:
+                now = utcnow()
+                if not hold_lease(
+                    session=session,
+                    name=lease_name(account_id),
+                    holder=holder,
+                    seconds=settings.poll_lease_seconds,
+                    now=now,
+                ):
+                    log.warning("poll of account %s lost its lease; stopping", account_id)
+                    return total
+                query = select(Account).where(Account.id == account_id)
+                if session.get_bind().dialect.name == "postgresql":
+                    query = query.with_for_update()
+                account = session.execute(query).scalar_one()
+                if account.cursors != cursors:
+                    log.warning("account %s cursors moved under its poll; stopping", account_id)
+                    return total
+                total += _store_page(session, account, page, settings, enqueue)
+                found += sum(not p.is_brand for p in page.posts)
+                account.cursors = cursors = dict(page.cursors)
+                if page.final:
+                    store_cursors(session=session, account=account, cursors=page.cursors)
+                    _schedule(account, page, found, interval, settings, now)
+                    ingestion.resolve_incidents(
+                        session=session, account_id=account_id, kinds=CLEARED_BY_A_POLL, now=now
+                    )
+                    release_lease(
+                        session=session, name=lease_name(account_id), holder=holder, now=now
+                    )
+    except SourceError as exc:
+        log.warning("poll of account %s failed: %s", account_id, exc)
+        _fail(account_id, holder, exc, settings)
+    finally:
+        pages.close()
+    return total
+
+
+def _schedule(
+    account: Account,
+    page: FetchResult,
+    found: int,
+    interval: float,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    if page.min_poll_in is None:  # the source paces itself (a replay's virtual clock)
+        wait = page.next_poll_in or settings.poll_interval_seconds
+    else:
+        wait = next_interval(
+            interval,
+            found,
+            page_size=settings.x_page_size,
+            bounds=settings.poll_interval_bounds,
+            floor=page.min_poll_in,
+        )
+        account.poll_interval_seconds = wait
+    account.next_poll_at = now + timedelta(seconds=wait)
+
+
+def flag_late_accounts(*, session: Session, settings: Settings, now: datetime) -> int:
+    """Alert once for each polled account that missed two poll intervals (a stopped poller
+    fails silently otherwise); the account's next successful poll resolves it."""
+    late = ingestion.late_accounts(
+        session=session,
+        now=now,
+        default_interval=settings.poll_interval_seconds,
+        grace=settings.step_grace_seconds,
+    )
+    for account, last in late:
+        _alert(
+            session,
+            account,
+            "missed_polls",
+            "error",
+            f"no successful poll since {last:%Y-%m-%d %H:%M:%S} UTC (two poll intervals missed)",
+            now,
+            {"last_success": last.isoformat()},
+            once=True,
+        )
+    return len(late)

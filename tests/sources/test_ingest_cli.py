@@ -1,0 +1,92 @@
+"""Operators' view of ingestion: `accounts add`, `poll ACCOUNT --once`, `sources status`, and
+the alert for an account that missed two poll intervals."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from socialcare import flows
+from socialcare.cli import app
+from socialcare.db import session_scope, utcnow
+from socialcare.flows import InlineRunner
+from socialcare.posts.models import Account
+from socialcare.scoring import complaint, sentiment
+from socialcare.sources import ingestion
+from socialcare.sources.status import COLUMNS
+from tests.fakes import CueWordComplaints, CueWordSentiment
+from tests.sources.test_x_ingest import BRAND, first_poll
+
+
+@pytest.fixture
+def model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`poll` scores what it stores: cue-word models, so no encoder is loaded."""
+    monkeypatch.setattr(sentiment, "get_sentiment_model", lambda settings: CueWordSentiment())
+    monkeypatch.setattr(complaint, "get_complaint_model", lambda settings: CueWordComplaints())
+
+
+def run(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, result.output + repr(result.exception)
+    return result.output
+
+
+def test_accounts_add_takes_the_platform_and_add_x_stays_an_alias(engine, settings):
+    added = run("accounts", "add", "x", "@AcmeCare")
+    assert re.fullmatch(r"account \d+: x @AcmeCare\n", added)
+    assert run("accounts", "add-x", "AcmeCare") == added  # the same account, not a second
+    assert re.fullmatch(r"account \d+: x @Other\n", run("accounts", "add", "X", "Other"))
+    refused = run("accounts", "add", "myspace", "tom", code=2)
+    flat = " ".join(refused.replace("│", " ").split())  # the error box wraps its lines
+    assert "unknown platform 'myspace'; known: bluesky, mastodon, x" in flat
+    assert re.fullmatch(
+        r"account \d+: mastodon @care\n", run("accounts", "add", "mastodon", "care")
+    )
+    bsky = run("accounts", "add", "bluesky", "@Acme.BSKY.social")
+    assert re.fullmatch(r"account \d+: bluesky @acme\.bsky\.social\n", bsky)
+
+
+def test_poll_once_and_sources_status_show_what_was_ingested_and_what_it_cost(x, api, model):
+    s, account_id = x
+    api.release(40)
+    assert "stored 40 new posts" in run("poll", BRAND, "--once")
+    assert "stored 0 new posts" in run("poll", str(account_id), "--once")
+
+    [row] = json.loads(run("sources", "status", "--format", "json"))
+
+    assert set(row) == set(COLUMNS)
+    assert (row["platform"], row["handle"], row["state"]) == ("x", BRAND, "ok")
+    assert row["posts"] == row["last_hour"] == 40
+    assert row["reads_today"] == row["reads_month"] == 40
+    assert 0 < row["requests_left"] < api.rate_limit
+    assert row["reset"] and row["last_poll"] and row["lag_s"] is not None and row["lag_s"] >= 0
+    assert row["projected_cost"] >= 40 * s.x_cost_per_read
+    assert row["incidents"] == [] and row["last_error"] is None
+    table = run("sources", "status")
+    assert table.splitlines()[0].split()[:4] == ["id", "platform", "handle", "state"]
+    assert BRAND in table.splitlines()[1]
+
+
+def test_an_account_that_misses_two_poll_intervals_raises_one_alert_until_it_polls(x, api):
+    s, account_id = x
+    first_poll(api, s, account_id)
+    with session_scope(s) as session:
+        acct = session.get(Account, account_id)
+        acct.last_polled_at = utcnow() - timedelta(seconds=3 * 60 + s.step_grace_seconds)
+        acct.poll_interval_seconds = 60
+
+    assert flows.sweep(enqueue=InlineRunner(s), settings=s)["late_accounts"] == 1
+    flows.sweep(enqueue=InlineRunner(s), settings=s)
+    with session_scope(s) as session:
+        [alert] = ingestion.open_incidents(session=session, account_id=account_id)
+    assert alert.kind == "missed_polls" and alert.severity == "error"
+    [row] = json.loads(run("sources", "status", "--format", "json"))
+    assert row["state"] == "late" and row["incidents"] == ["missed_polls"]
+
+    flows.poll_account(account_id, enqueue=InlineRunner(s), settings=s)
+    with session_scope(s) as session:
+        assert ingestion.open_incidents(session=session, account_id=account_id) == []
