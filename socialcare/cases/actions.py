@@ -198,6 +198,9 @@ def escalate(
         return case
     if not team:
         raise ValueError("escalate to a team (by name) or to a lead")
+    # The routing rules may name teams not made yet; a person must pick one that exists.
+    if session.execute(select(Team.id).where(Team.name == team)).first() is None:
+        raise NotFound(f"no team {team!r}")
     return work.escalate(session=session, case_id=case_id, agent=agent, team=team, reason=why)
 
 
