@@ -120,7 +120,11 @@ async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
         feed.unsubscribe(queue)
 
 
-@router.get("/api/stream")
+@router.get(
+    "/api/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}},
+)
 def stream(request: Request, session: SessionDep, actor: QueueReader) -> StreamingResponse:
     """Server-sent events: `change` with the ids of the cases that changed, as they change."""
     session.close()  # the stream is long: it must not hold a pooled connection
