@@ -295,3 +295,25 @@ def test_only_the_holder_replies_so_a_lead_takes_the_case_over_first(
     actions.release(session=session, agent=floor.lee, case_id=case.id)
     actions.claim(session=session, agent=floor.lee, case_id=case.id, lease_seconds=LEASE)
     assert actions.reply(session=session, agent=floor.lee, case_id=case.id, text="Me").state
+
+
+def test_the_queue_menus_list_each_value_open_cases_have_once_and_no_closed_ones(
+    session: Session, floor: Floor
+) -> None:
+    from socialcare.web.queries import distinct_values
+
+    topics = {"p2_old": "refund", "p1_new": "delivery", "p1_old": "delivery", "billing": None}
+    for name, topic in topics.items():
+        floor.cases[name].topic = topic
+    floor.cases["billing"].platform = "bluesky"
+    closed = floor.cases["p2_old"]
+    actions.close(
+        session=session, agent=floor.lee, case_id=closed.id, status="resolved", reason="x"
+    )
+    session.flush()
+    assert distinct_values(session, Case.topic) == ["delivery"]  # refund's case is closed
+    assert distinct_values(session, Case.platform) == ["bluesky", "x"]
+    for case in floor.cases.values():
+        case.status = "dismissed"
+    session.flush()
+    assert distinct_values(session, Case.topic) == []
