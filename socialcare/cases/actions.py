@@ -134,15 +134,19 @@ def viewers(*, session: Session, case_ids: list[int], now: datetime) -> dict[int
     """Who has each case open right now (handles)."""
     if not case_ids:
         return {}
+    # Every fresh view (one per open browser tab, few), kept for the cases asked about: cheaper
+    # than sending the queue's 200 ids to the database.
+    wanted = set(case_ids)
     rows = session.execute(
         select(CaseView.case_id, Agent.handle)
         .join(Agent, Agent.id == CaseView.agent_id)
-        .where(CaseView.case_id.in_(case_ids), CaseView.seen_at > now - VIEW_FRESH)
+        .where(CaseView.seen_at > now - VIEW_FRESH)
         .order_by(Agent.handle)
     ).all()
     out: dict[int, list[str]] = {}
     for case_id, handle in rows:
-        out.setdefault(case_id, []).append(handle)
+        if case_id in wanted:
+            out.setdefault(case_id, []).append(handle)
     return out
 
 
@@ -198,6 +202,9 @@ def escalate(
         return case
     if not team:
         raise ValueError("escalate to a team (by name) or to a lead")
+    # The routing rules may name teams not made yet; a person must pick one that exists.
+    if session.execute(select(Team.id).where(Team.name == team)).first() is None:
+        raise NotFound(f"no team {team!r}")
     return work.escalate(session=session, case_id=case_id, agent=agent, team=team, reason=why)
 
 

@@ -21,6 +21,15 @@ class Case(Base):
         Index("ix_cases_queue", "status", "team_id", "priority", "opened_at"),
         Index("ix_cases_customer", "account_id", "customer_external_id", "status"),
         Index("ix_cases_opened_at", "opened_at"),  # the latency figures select by period
+        # The queue: open cases in its order, and the values of its filter menus (migration 0009).
+        *(
+            Index(name, *columns, postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL))
+            for name, columns in (
+                ("ix_cases_open_queue", ("priority", "opened_at", "id")),
+                ("ix_cases_open_platform", ("platform",)),
+                ("ix_cases_open_topic", ("topic",)),
+            )
+        ),
         # One open case per customer and brand account, whatever workers race to create.
         Index(
             "uq_cases_open_customer",

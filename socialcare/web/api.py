@@ -1,15 +1,18 @@
 """The JSON API: every workspace action, for the pages' scripts and for integrations (bearer
-tokens). Described by /openapi.json; errors are {"detail": ...} with 400, 401, 403, 404, 409
-or 422."""
+tokens). Described by /openapi.json; errors are {"detail": "..."} with 400, 401, 403, 404 or
+409, and 422 for input that cannot be used, as {"detail": [{"loc", "msg", "type"}]} whether the
+request's shape or a service refused it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,11 +41,26 @@ from socialcare.web.security import (
 )
 
 log = logging.getLogger(__name__)
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not logged in and no valid token"},
-    403: {"description": "the role may not do this, or the CSRF token is missing"},
+ERROR_TEXT = {
+    400: "a body that is not JSON, or a query parameter with a value it cannot have",
+    401: "not logged in and no valid token",
+    403: "the role may not do this, or the CSRF token is missing",
+    404: "no such case, reply, team, person, token or canned reply",
+    409: "the row is not in the state the action needs (claimed by someone else, closed...)",
 }
-router = APIRouter(prefix="/api", responses=ERRORS)
+
+
+def fails(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers an operation may give, for its OpenAPI description."""
+    return {code: {"model": m.ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
+
+
+router = APIRouter(prefix="/api", responses=fails(400, 401, 403))
+# Case, reply, canned reply and token ids are 32-bit columns: a larger id is refused (422)
+# before it reaches a database that cannot even compare it.
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+RowIdQuery = Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)]
 
 
 @contextmanager
@@ -55,7 +73,12 @@ def api_errors() -> Iterator[None]:
     except Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unusable(str(exc)) from None
+
+
+def unusable(message: str) -> RequestValidationError:
+    """A 422 in the same shape as FastAPI's own, so clients read one kind of 422."""
+    return RequestValidationError([{"loc": ["body"], "msg": message, "type": "value_error"}])
 
 
 def enqueue_send(request: Request, reply_id: int) -> None:
@@ -157,8 +180,6 @@ def queue(
     now = request_now(request)
     rows, total = queries.queue_rows(session, now=now, where=f)
     seen = actions.viewers(session=session, case_ids=[r.id for r in rows], now=now)
-    from fastapi.responses import JSONResponse
-
     body = [{**row.to_json(), "viewers": seen.get(row.id, [])} for row in rows]
     return JSONResponse(body, headers={"X-Total-Count": str(total)})
 
@@ -196,8 +217,8 @@ def _detail(request: Request, session: Session, actor: Any, case_id: int) -> m.C
     )
 
 
-@router.get("/cases/{case_id}", response_model=m.CaseDetailOut)
-def get_case(request: Request, session: SessionDep, actor: QueueReader, case_id: int) -> Any:
+@router.get("/cases/{case_id}", response_model=m.CaseDetailOut, responses=fails(404))
+def get_case(request: Request, session: SessionDep, actor: QueueReader, case_id: RowId) -> Any:
     """A case with its thread, replies (outbox states), notes, the customer's earlier cases."""
     return _detail(request, session, actor, case_id)
 
@@ -207,7 +228,7 @@ def _lease(request: Request) -> float:
     return float(min(settings.claim_lease_seconds, settings.claim_idle_seconds))
 
 
-@router.post("/cases/next", response_model=m.CaseOut | None)
+@router.post("/cases/next", response_model=m.CaseOut | None, responses=fails(404))
 def claim_next(
     request: Request, session: SessionDep, actor: CaseWorker, body: m.NextIn | None = None
 ) -> Any:
@@ -223,8 +244,8 @@ def claim_next(
     return case_out(session, case) if case is not None else None
 
 
-@router.post("/cases/{case_id}/claim", response_model=m.CaseOut)
-def claim(request: Request, session: SessionDep, actor: CaseWorker, case_id: int) -> Any:
+@router.post("/cases/{case_id}/claim", response_model=m.CaseOut, responses=fails(404, 409))
+def claim(request: Request, session: SessionDep, actor: CaseWorker, case_id: RowId) -> Any:
     """Claim a case; 409 when someone else holds it or it is not waiting."""
     with api_errors():
         case = actions.claim(
@@ -234,8 +255,8 @@ def claim(request: Request, session: SessionDep, actor: CaseWorker, case_id: int
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/release", response_model=m.CaseOut)
-def release(session: SessionDep, actor: CaseWorker, case_id: int) -> Any:
+@router.post("/cases/{case_id}/release", response_model=m.CaseOut, responses=fails(404, 409))
+def release(session: SessionDep, actor: CaseWorker, case_id: RowId) -> Any:
     """Give a claimed case back to the queue."""
     with api_errors():
         case = actions.release(session=session, agent=actor.agent, case_id=case_id)
@@ -243,9 +264,9 @@ def release(session: SessionDep, actor: CaseWorker, case_id: int) -> Any:
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/heartbeat", response_model=m.CaseOut)
+@router.post("/cases/{case_id}/heartbeat", response_model=m.CaseOut, responses=fails(404))
 def heartbeat(
-    request: Request, session: SessionDep, actor: QueueReader, case_id: int, body: m.HeartbeatIn
+    request: Request, session: SessionDep, actor: QueueReader, case_id: RowId, body: m.HeartbeatIn
 ) -> Any:
     """The page is open (and the agent active): presence, and the claim's lease extended."""
     with api_errors():
@@ -261,9 +282,14 @@ def heartbeat(
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/replies", response_model=m.ReplyOut, status_code=201)
+@router.post(
+    "/cases/{case_id}/replies",
+    response_model=m.ReplyOut,
+    status_code=201,
+    responses=fails(404, 409),
+)
 def create_reply(
-    request: Request, session: SessionDep, actor: CaseWorker, case_id: int, body: m.TextIn
+    request: Request, session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.TextIn
 ) -> Any:
     """Queue a public reply on a case one holds; a worker sends it, exactly once."""
     with api_errors():
@@ -275,8 +301,8 @@ def create_reply(
     return reply_out(reply, case, None)
 
 
-@router.post("/replies/{reply_id}/retry", response_model=m.ReplyOut)
-def retry_reply(request: Request, session: SessionDep, actor: CaseWorker, reply_id: int) -> Any:
+@router.post("/replies/{reply_id}/retry", response_model=m.ReplyOut, responses=fails(404, 409))
+def retry_reply(request: Request, session: SessionDep, actor: CaseWorker, reply_id: RowId) -> Any:
     """Send a failed reply again (409 for any other state: a sent or unknown one never is)."""
     with api_errors():
         reply = actions.retry_reply(session=session, agent=actor.agent, reply_id=reply_id)
@@ -287,8 +313,10 @@ def retry_reply(request: Request, session: SessionDep, actor: CaseWorker, reply_
     return reply_out(reply, case, None)
 
 
-@router.post("/cases/{case_id}/notes", status_code=201, response_model=m.CaseOut)
-def add_note(session: SessionDep, actor: CaseWorker, case_id: int, body: m.TextIn) -> Any:
+@router.post(
+    "/cases/{case_id}/notes", status_code=201, response_model=m.CaseOut, responses=fails(404)
+)
+def add_note(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.TextIn) -> Any:
     """An internal note (never public)."""
     with api_errors():
         actions.add_note(session=session, agent=actor.agent, case_id=case_id, text=body.text)
@@ -297,8 +325,8 @@ def add_note(session: SessionDep, actor: CaseWorker, case_id: int, body: m.TextI
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/escalate", response_model=m.CaseOut)
-def escalate(session: SessionDep, actor: CaseWorker, case_id: int, body: m.EscalateIn) -> Any:
+@router.post("/cases/{case_id}/escalate", response_model=m.CaseOut, responses=fails(404, 409))
+def escalate(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.EscalateIn) -> Any:
     """To another team's queue (one priority higher), or to a lead, with a reason."""
     with api_errors():
         case = actions.escalate(
@@ -313,8 +341,8 @@ def escalate(session: SessionDep, actor: CaseWorker, case_id: int, body: m.Escal
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/resolve", response_model=m.CaseOut)
-def resolve(session: SessionDep, actor: CaseWorker, case_id: int, body: m.ReasonIn) -> Any:
+@router.post("/cases/{case_id}/resolve", response_model=m.CaseOut, responses=fails(404, 409))
+def resolve(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.ReasonIn) -> Any:
     """Close the case as resolved, with a reason."""
     with api_errors():
         case = actions.close(
@@ -328,8 +356,8 @@ def resolve(session: SessionDep, actor: CaseWorker, case_id: int, body: m.Reason
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/dismiss", response_model=m.CaseOut)
-def dismiss(session: SessionDep, actor: CaseWorker, case_id: int, body: m.ReasonIn) -> Any:
+@router.post("/cases/{case_id}/dismiss", response_model=m.CaseOut, responses=fails(404, 409))
+def dismiss(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.ReasonIn) -> Any:
     """Close the case as needing no answer, with a reason."""
     with api_errors():
         case = actions.close(
@@ -343,8 +371,8 @@ def dismiss(session: SessionDep, actor: CaseWorker, case_id: int, body: m.Reason
     return case_out(session, case)
 
 
-@router.get("/canned", response_model=list[m.CannedOut])
-def canned(session: SessionDep, actor: QueueReader, case_id: int | None = None) -> Any:
+@router.get("/canned", response_model=list[m.CannedOut], responses=fails(404))
+def canned(session: SessionDep, actor: QueueReader, case_id: RowIdQuery = None) -> Any:
     """Canned replies (for a case: its team's and everyone's, with the variables filled)."""
     case = session.get(Case, case_id) if case_id is not None else None
     if case_id is not None and case is None:
@@ -364,7 +392,7 @@ def canned(session: SessionDep, actor: QueueReader, case_id: int | None = None) 
     ]
 
 
-@router.post("/canned", response_model=m.CannedOut, status_code=201)
+@router.post("/canned", response_model=m.CannedOut, status_code=201, responses=fails(404))
 def save_canned(session: SessionDep, actor: CannedManager, body: m.CannedIn) -> Any:
     """Create or update a canned reply by name."""
     with api_errors():
@@ -375,8 +403,8 @@ def save_canned(session: SessionDep, actor: CannedManager, body: m.CannedIn) -> 
     return m.CannedOut(id=row.id, name=row.name, text=row.text, team=body.team or None)
 
 
-@router.delete("/canned/{canned_id}", status_code=204)
-def delete_canned(session: SessionDep, actor: CannedManager, canned_id: int) -> None:
+@router.delete("/canned/{canned_id}", status_code=204, responses=fails(404))
+def delete_canned(session: SessionDep, actor: CannedManager, canned_id: RowId) -> None:
     with api_errors():
         actions.delete_canned(session=session, agent=actor.agent, canned_id=canned_id)
     session.commit()
@@ -401,7 +429,7 @@ def audit(
     agent: str | None = None,
     since: str | None = None,
     until: str | None = None,
-    case_id: int | None = None,
+    case_id: RowIdQuery = None,
 ) -> Any:
     """Events newest first (at most 500), by actor, case and time."""
     rows = audit_rows(
@@ -430,7 +458,7 @@ def list_agents(session: SessionDep, actor: PeopleManager) -> Any:
     return [agent_out(a) for a in session.scalars(select(Agent).order_by(Agent.handle))]
 
 
-@router.post("/agents", response_model=m.AgentCreated, status_code=201)
+@router.post("/agents", response_model=m.AgentCreated, status_code=201, responses=fails(404, 409))
 def add_agent(session: SessionDep, actor: PeopleManager, body: m.AgentIn) -> Any:
     """Add a person; without a password one is generated and returned once."""
     with api_errors():
@@ -454,7 +482,7 @@ def _agent(session: Session, handle: str) -> Agent:
     return agent
 
 
-@router.post("/agents/{handle}/disable", response_model=m.AgentOut)
+@router.post("/agents/{handle}/disable", response_model=m.AgentOut, responses=fails(404, 409))
 def disable_agent(session: SessionDep, actor: PeopleManager, handle: str) -> Any:
     """Disable a person: their sessions end and their tokens are revoked."""
     agent = _agent(session, handle)
@@ -465,7 +493,7 @@ def disable_agent(session: SessionDep, actor: PeopleManager, handle: str) -> Any
     return agent_out(agent)
 
 
-@router.post("/agents/{handle}/enable", response_model=m.AgentOut)
+@router.post("/agents/{handle}/enable", response_model=m.AgentOut, responses=fails(404))
 def enable_agent(session: SessionDep, actor: PeopleManager, handle: str) -> Any:
     agent = _agent(session, handle)
     people.set_active(session=session, agent=agent, active=True, actor=actor.label)
@@ -482,11 +510,11 @@ def list_teams(session: SessionDep, actor: QueueReader) -> Any:
     return [team_out(t) for t in session.scalars(select(Team).order_by(Team.name))]
 
 
-@router.post("/teams", response_model=m.TeamOut, status_code=201)
+@router.post("/teams", response_model=m.TeamOut, status_code=201, responses=fails(409))
 def add_team(session: SessionDep, actor: PeopleManager, body: m.TeamIn) -> Any:
     name = body.name.strip()
     if not name:
-        raise HTTPException(422, "a team needs a name")
+        raise unusable("a team needs a name")
     if session.scalar(select(Team).where(Team.name == name)) is not None:
         raise HTTPException(409, f"team {name!r} exists")
     team = Team(name=name, skills=[], sla_seconds={}, calendar={})
@@ -496,7 +524,7 @@ def add_team(session: SessionDep, actor: PeopleManager, body: m.TeamIn) -> Any:
     return team_out(team)
 
 
-@router.put("/teams/{name}/members", response_model=m.TeamOut)
+@router.put("/teams/{name}/members", response_model=m.TeamOut, responses=fails(404))
 def set_members(session: SessionDep, actor: PeopleManager, name: str, body: m.MembersIn) -> Any:
     """Set who is in a team."""
     team = session.scalar(select(Team).where(Team.name == name))
@@ -545,8 +573,8 @@ def create_token(session: SessionDep, actor: QueueReader, body: m.TokenIn) -> An
     return m.TokenCreated(**token_out(row).model_dump(), token=secret)
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(session: SessionDep, actor: QueueReader, token_id: int) -> None:
+@router.delete("/tokens/{token_id}", status_code=204, responses=fails(404))
+def revoke_token(session: SessionDep, actor: QueueReader, token_id: RowId) -> None:
     with api_errors():
         people.revoke_token(
             session=session,

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+
+class ErrorOut(BaseModel):
+    detail: str
 
 
 class Me(BaseModel):
@@ -110,29 +114,41 @@ class CaseDetailOut(BaseModel):
     history: list[EventOut] | None = None  # leads and admins only
 
 
-class TextIn(BaseModel):
+class In(BaseModel):
+    """A request body. No text in it may hold a NUL character: PostgreSQL cannot store one."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in items):
+            raise ValueError("text may not contain NUL characters")
+        return value
+
+
+class TextIn(In):
     text: str = Field(..., max_length=20000)
 
 
-class ReasonIn(BaseModel):
+class ReasonIn(In):
     reason: str = Field(..., max_length=5000)
 
 
-class EscalateIn(BaseModel):
+class EscalateIn(In):
     reason: str = Field(..., max_length=5000)
     team: str | None = Field(None, max_length=64)
     to_lead: bool = False
 
 
-class NextIn(BaseModel):
+class NextIn(In):
     team: str | None = Field(None, max_length=64)
 
 
-class HeartbeatIn(BaseModel):
+class HeartbeatIn(In):
     active: bool = True
 
 
-class CannedIn(BaseModel):
+class CannedIn(In):
     name: str = Field(..., max_length=128)
     text: str = Field(..., max_length=5000)
     team: str | None = Field(None, max_length=64)
@@ -146,7 +162,7 @@ class CannedOut(BaseModel):
     filled: str | None = None  # with the case's variables, when asked for a case
 
 
-class AgentIn(BaseModel):
+class AgentIn(In):
     handle: str = Field(..., max_length=64)
     role: str = "agent"
     display_name: str | None = Field(None, max_length=128)
@@ -167,11 +183,11 @@ class AgentCreated(AgentOut):
     password: str | None = None  # the generated one, shown once
 
 
-class TeamIn(BaseModel):
+class TeamIn(In):
     name: str = Field(..., max_length=64)
 
 
-class MembersIn(BaseModel):
+class MembersIn(In):
     handles: list[str]
 
 
@@ -180,7 +196,7 @@ class TeamOut(BaseModel):
     members: list[str]
 
 
-class TokenIn(BaseModel):
+class TokenIn(In):
     name: str = Field(..., max_length=128)
 
 

@@ -57,6 +57,25 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+class RefuseNulMiddleware:
+    """400 for a path or query string holding a NUL character: no handle, team or filter has
+    one, and PostgreSQL fails on any query that compares with one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "")
+            or b"%00" in scope.get("query_string", b"")
+            or b"\x00" in scope.get("query_string", b"")
+        ):
+            response = JSONResponse({"detail": "a NUL character in the address"}, status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 router = APIRouter()
 
 
@@ -72,7 +91,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "the database or the broker does not answer (which says)"}},
+)
 def readyz(request: Request) -> JSONResponse:
     """Readiness: 200 when the database and the broker answer (within about 1 s), else 503."""
     result = health.readiness(request.app.state.settings)
@@ -80,7 +102,11 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(result, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {ops_metrics.CONTENT_TYPE.split(";")[0]: {}}}},
+)
 def metrics(request: Request, actor: ReportsReader) -> Response:
     """Prometheus metrics, computed from the database at scrape time (a lead's or an admin's
     API token as the bearer credential)."""
@@ -88,7 +114,7 @@ def metrics(request: Request, actor: ReportsReader) -> Response:
     return Response(body, media_type=ops_metrics.CONTENT_TYPE)
 
 
-@router.get("/latency", response_class=HTMLResponse)
+@router.get("/latency", response_class=HTMLResponse, include_in_schema=False)
 def latency_page(
     request: Request, session: SessionDep, actor: ReportsReader, by: str = "brand"
 ) -> Response:
@@ -104,7 +130,7 @@ def latency_page(
     return templates.TemplateResponse(request, "latency.html", context)
 
 
-@router.get("/latency.csv")
+@router.get("/latency.csv", include_in_schema=False)
 def latency_csv(session: SessionDep, actor: ReportsReader, by: str = "brand") -> Response:
     """The latency table as CSV."""
     body = format_csv(latency_by(session, by=_grouping(by)))
@@ -146,13 +172,15 @@ def create_app(
     app.state.metrics_registry = ops_metrics.build_registry(
         app.state.sessionmaker, lambda: app.state.clock()
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RefuseNulMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last, so it wraps every response
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(reports.BadReportQuery, reports.bad_query_response)
     security.install(app)
     app.include_router(router)
-    app.include_router(login.router)
-    app.include_router(pages.router)
+    # The schema describes the JSON API; the HTML pages and the login form are not part of it.
+    app.include_router(login.router, include_in_schema=False)
+    app.include_router(pages.router, include_in_schema=False)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(

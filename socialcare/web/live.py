@@ -119,7 +119,8 @@ async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
     ends = loop.time() + MAX_STREAM_SECONDS
     try:
         yield "retry: 2000\nevent: ready\ndata: {}\n\n"
-        while loop.time() < ends:
+        # app.state.closing: the app is shutting down (or a test wants one event only).
+        while loop.time() < ends and not getattr(request.app.state, "closing", False):
             try:
                 change = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
             except TimeoutError:
@@ -132,7 +133,11 @@ async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
         feed.unsubscribe(queue)
 
 
-@router.get("/api/stream")
+@router.get(
+    "/api/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}},
+)
 def stream(request: Request, session: SessionDep, actor: QueueReader) -> StreamingResponse:
     """Server-sent events: `change` with the ids of the cases that changed, as they change."""
     session.close()  # the stream is long: it must not hold a pooled connection

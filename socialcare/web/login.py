@@ -26,8 +26,13 @@ router = APIRouter()
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after login: a path on this site only (never //host or a scheme)."""
+    """Where to go after login: a path on this site only (never //host or a scheme).
+
+    Whitespace and control characters are refused too: browsers drop tabs and newlines from a
+    URL, so "/<tab>/host" would become "//host"."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
         return "/"
     return value
 

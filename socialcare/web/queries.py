@@ -218,7 +218,8 @@ def queue_rows(
     )
     f = where or QueueFilter(team=team, status=status)
     stmt = _queue_filters(stmt, f)
-    total = session.scalar(_queue_filters(select(func.count(Case.id)), f)) or 0
+    # count(*), not count(id): the count reads the smallest index of open cases alone.
+    total = session.scalar(_queue_filters(select(func.count()).select_from(Case), f)) or 0
     rows = []
     for r in session.execute(stmt):
         answered = r.first_response_at
@@ -256,9 +257,19 @@ def queue_rows(
 
 
 def distinct_values(session: Session, column: Any) -> list[str]:
-    """The values an open case has in column (for the queue's filter menus)."""
-    stmt = select(column).where(Case.status.in_(OPEN_STATUSES), column.is_not(None)).distinct()
-    return sorted(str(v) for v in session.scalars(stmt))
+    """The values an open case has in column (for the queue's filter menus).
+
+    A loose index scan: each step asks the column's index of open cases for the next value
+    above the last, so a few values among 100,000 open cases cost a few probes, not a scan."""
+    is_open = Case.status.in_(OPEN_STATUSES)
+    steps = select(select(func.min(column)).where(is_open).scalar_subquery().label("value"))
+    values = steps.cte("menu_values", recursive=True)
+    following = select(func.min(column)).where(is_open, column > values.c.value)
+    values = values.union_all(
+        select(following.scalar_subquery()).where(values.c.value.is_not(None))
+    )
+    found = session.scalars(select(values.c.value).where(values.c.value.is_not(None)))
+    return sorted(str(v) for v in found)
 
 
 def team_names(session: Session) -> list[str]:

@@ -198,13 +198,13 @@ def bad_query_response(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": message}, status_code=400)
 
 
-@router.get(PAGE_PATH, response_class=HTMLResponse)
+@router.get(PAGE_PATH, response_class=HTMLResponse, include_in_schema=False)
 def reports_page(request: Request, session: SessionDep, report: ReportDep) -> Response:
     """The digest's figures for one period, with its charts and links to the next and last."""
     return templates.TemplateResponse(request, "reports.html", page_context(report, session))
 
 
-@router.get(f"{PAGE_PATH}.csv")
+@router.get(f"{PAGE_PATH}.csv", include_in_schema=False)
 def reports_csv(report: ReportDep) -> Response:
     """One row per group (total, teams, priorities) as a CSV download."""
     return Response(
@@ -224,6 +224,7 @@ def chart_name(name: str) -> str:
 @router.get(
     f"{PAGE_PATH}/chart/{{name}}.png",
     response_class=Response,
+    include_in_schema=False,
     responses={200: {"content": {"image/png": {}}}},
 )
 def reports_chart(name: Annotated[str, Depends(chart_name)], report: ReportDep) -> Response:
@@ -232,7 +233,11 @@ def reports_chart(name: Annotated[str, Depends(chart_name)], report: ReportDep) 
     return Response(png, media_type="image/png", headers={"Cache-Control": CHART_CACHE})
 
 
-@router.get(f"/api{PAGE_PATH}", response_model=ReportOut)
+@router.get(
+    f"/api{PAGE_PATH}",
+    response_model=ReportOut,
+    responses={400: {"description": "a period or filter that cannot be"}},
+)
 def reports_api(report: ReportDep) -> ReportOut:
     """The page's figures as JSON."""
     return report_json(report)

@@ -47,6 +47,8 @@ def _is_emoji_joiner(text: str, i: int) -> bool:
 def untrusted(value: object) -> Markup:
     """value as safe HTML: escaped, invisible controls shown, combining runs capped."""
     text = "" if value is None else str(value)
+    if text.isascii():  # no invisible controls, no combining marks: escaping is all it needs
+        return escape(text)
     out: list[str] = []
     run = 0
     for i, ch in enumerate(text):

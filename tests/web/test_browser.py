@@ -24,7 +24,6 @@ from tests.web.browser_pages import (
     HOSTILE,
     Watch,
     check_inert,
-    chromium,
     hostile_text,
     log_in,
 )
@@ -74,12 +73,6 @@ def site(request: pytest.FixtureRequest) -> Site:
     """The SQLite site, or the one named by an indirect parameter."""
     found: Site = request.getfixturevalue(f"{getattr(request, 'param', 'sqlite')}_site")
     return found
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -18,23 +18,15 @@ EXTRA = [
 ]
 
 
-def test_the_counter_in_the_browser_agrees_with_the_server():
-    from playwright.sync_api import sync_playwright
-
+def test_the_counter_in_the_browser_agrees_with_the_server(browser):
     cases = [(p, t) for p, t, _ in CASES] + EXTRA
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    page = browser.new_page()
+    try:
+        page.set_content("<!doctype html><title>lengths</title>")
+        page.add_script_tag(content=SCRIPT.read_text() + "\nwindow.scLengths = scLengths;")
+        counted = page.evaluate(
+            "cases => cases.map(([p, t]) => window.scLengths.length(p, t))", cases
         )
-        try:
-            page = browser.new_page()
-            page.set_content("<!doctype html><title>lengths</title>")
-            page.add_script_tag(content=SCRIPT.read_text() + "\nwindow.scLengths = scLengths;")
-            counted = page.evaluate(
-                "cases => cases.map(([p, t]) => window.scLengths.length(p, t))", cases
-            )
-        finally:
-            browser.close()
+    finally:
+        page.close()
     assert counted == [length(p, t) for p, t in cases]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,6 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from socialcare.cases.models import Event
 from socialcare.db import utcnow
 from socialcare.web.live import WINDOW, ChangeFeed
+
+
+def run(scenario):
+    """Run a coroutine function on an event loop of its own thread: the browser tests' Playwright
+    keeps a loop in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
 
 
 def _event(session: Session, case_id: int, kind: str, at=None) -> int:
@@ -32,7 +40,7 @@ def test_the_feed_reports_new_events_once_and_not_what_came_before_it(engine, se
         again = await feed.poll_once()
         return first, again
 
-    first, again = asyncio.run(scenario())
+    first, again = run(scenario)
     assert first == {"cases": [2, 3], "kinds": ["claimed", "reply_sent"]}
     assert again is None
 
@@ -49,7 +57,7 @@ def test_an_event_that_commits_late_with_an_earlier_time_is_still_reported(engin
         _event(session, 8, "case_opened", at=utcnow() - WINDOW / 2)
         return await feed.poll_once()
 
-    assert asyncio.run(scenario()) == {"cases": [8], "kinds": ["case_opened"]}
+    assert run(scenario) == {"cases": [8], "kinds": ["case_opened"]}
 
 
 def test_subscribers_each_get_the_change_and_the_poller_stops_without_them(engine, session):
@@ -65,7 +73,7 @@ def test_subscribers_each_get_the_change_and_the_poller_stops_without_them(engin
         await asyncio.sleep(1.2)
         return got, feed.task
 
-    (got_a, got_b), task = asyncio.run(scenario())
+    (got_a, got_b), task = run(scenario)
     assert got_a == got_b == {"cases": [5], "kinds": ["claimed"]}
     assert task is None
 
@@ -83,4 +91,4 @@ def test_events_older_than_the_window_are_forgotten(engine, session):
         await feed.poll_once()
         return len(feed.seen)
 
-    assert asyncio.run(scenario()) == 0
+    assert run(scenario) == 0
