@@ -341,34 +341,25 @@ def escalate(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.Esc
     return case_out(session, case)
 
 
-@router.post("/cases/{case_id}/resolve", response_model=m.CaseOut, responses=fails(404, 409))
-def resolve(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.ReasonIn) -> Any:
-    """Close the case as resolved, with a reason."""
+def _close(session: Session, actor: Any, case_id: int, status: str, reason: str) -> m.CaseOut:
     with api_errors():
         case = actions.close(
-            session=session,
-            agent=actor.agent,
-            case_id=case_id,
-            status="resolved",
-            reason=body.reason,
+            session=session, agent=actor.agent, case_id=case_id, status=status, reason=reason
         )
     session.commit()
     return case_out(session, case)
+
+
+@router.post("/cases/{case_id}/resolve", response_model=m.CaseOut, responses=fails(404, 409))
+def resolve(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.ReasonIn) -> Any:
+    """Close the case as resolved, with a reason."""
+    return _close(session, actor, case_id, "resolved", body.reason)
 
 
 @router.post("/cases/{case_id}/dismiss", response_model=m.CaseOut, responses=fails(404, 409))
 def dismiss(session: SessionDep, actor: CaseWorker, case_id: RowId, body: m.ReasonIn) -> Any:
     """Close the case as needing no answer, with a reason."""
-    with api_errors():
-        case = actions.close(
-            session=session,
-            agent=actor.agent,
-            case_id=case_id,
-            status="dismissed",
-            reason=body.reason,
-        )
-    session.commit()
-    return case_out(session, case)
+    return _close(session, actor, case_id, "dismissed", body.reason)
 
 
 @router.get("/canned", response_model=list[m.CannedOut], responses=fails(404))

@@ -6,9 +6,9 @@ Pages read through socialcare.web.queries; every action on them goes through the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
@@ -61,6 +61,9 @@ def queue_filter(
     )
 
 
+QueueFilterDep = Annotated[queries.QueueFilter, Depends(queue_filter)]
+
+
 def _queue_context(request: Request, session: Any, f: queries.QueueFilter) -> dict[str, Any]:
     now = request_now(request)
     rows, total = queries.queue_rows(session, now=now, where=f)
@@ -80,14 +83,9 @@ def queue_page(
     request: Request,
     session: SessionDep,
     actor: QueueReader,
-    team: str | None = None,
-    status: str | None = None,
-    platform: str | None = None,
-    priority: str | None = None,
-    topic: str | None = None,
+    f: QueueFilterDep,
 ) -> Response:
     """The live queue: open cases, most urgent priority first, then longest waiting."""
-    f = queue_filter(team, status, platform, priority, topic)
     context = _queue_context(request, session, f)
     context.update(
         actor=actor,
@@ -108,14 +106,9 @@ def queue_rows_fragment(
     request: Request,
     session: SessionDep,
     actor: QueueReader,
-    team: str | None = None,
-    status: str | None = None,
-    platform: str | None = None,
-    priority: str | None = None,
-    topic: str | None = None,
+    f: QueueFilterDep,
 ) -> Response:
     """The queue's rows alone, for the live page to swap in when something changed."""
-    f = queue_filter(team, status, platform, priority, topic)
     context = _queue_context(request, session, f)
     context["actor"] = actor
     return templates.TemplateResponse(request, "_queue_rows.html", context)
