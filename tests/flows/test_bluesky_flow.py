@@ -283,6 +283,7 @@ def test_the_session_is_reused_refreshed_and_renewed_by_logging_in_again(
     assert session.logins == 1
     client = session.client
     first_token = client._session.access_jwt
+    time.sleep(1.1)  # a token carries its issue time in whole seconds: a new one must differ
     # The access token is near its end: the SDK refreshes it on the real PDS before the call.
     later = client.get_current_time() + timedelta(hours=3)
     monkeypatch.setattr(client, "get_current_time", lambda: later)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from socialcare.cases.models import Case, Event
 from socialcare.db import session_scope, utcnow
-from socialcare.flows import InlineRunner, pipeline
+from socialcare.flows import InlineRunner, polling
 from socialcare.posts.models import Account, Post, Score
 from socialcare.scoring.urgency import priority_for
 from socialcare.sources.base import FetchResult, IncomingPost
@@ -54,9 +54,9 @@ def account_id(engine, settings):
 
 
 def _poll(settings, monkeypatch, source, account_id):
-    monkeypatch.setattr(pipeline, "get_source", lambda name, settings: source)
+    monkeypatch.setattr(polling, "get_source", lambda name, settings: source)
     runner = InlineRunner(settings)
-    pipeline.poll_account(account_id, enqueue=runner, settings=settings)
+    polling.poll_account(account_id, enqueue=runner, settings=settings)
     runner.drain()
 
 

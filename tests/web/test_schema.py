@@ -41,7 +41,7 @@ from tests.factories import (
 
 # Per operation and mode: about 30 operations, so well under a minute on both databases.
 # SCHEMA_EXAMPLES=500 makes a deeper run by hand.
-EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "5"))
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 CHECKS = [
     not_a_server_error,
