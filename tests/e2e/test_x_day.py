@@ -39,7 +39,7 @@ from tests.standins.x_api import ALL_FAULTS, XStandIn
 pytestmark = pytest.mark.slow
 
 SOAK = os.environ.get("SOCIALCARE_SOAK") == "1"
-MENTIONS = int(os.environ.get("SOCIALCARE_DAY_MENTIONS", "10000" if SOAK else "2000"))
+MENTIONS = int(os.environ.get("SOCIALCARE_DAY_MENTIONS", "10000" if SOAK else "3000"))
 # Mentions per half-hour as shares of the day: night, morning peak, outage burst, evening peak.
 SHAPE = [1] * 12 + [4] * 6 + [2] * 4 + [30] + [3] * 9 + [5] * 6 + [1] * 10
 REPLIES = 40
