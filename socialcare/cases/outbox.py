@@ -72,7 +72,19 @@ def begin_send(*, session: Session, reply_id: int) -> bool:
             .execution_options(synchronize_session=False)
         )
     )
-    return bool(changed)
+    if not changed:
+        return False
+    reply = session.get(Reply, reply_id)
+    if reply is not None:  # open pages show it as sending (the live feed reads events)
+        record(
+            session,
+            actor="worker",
+            kind="reply_sending",
+            case_id=reply.case_id,
+            reply_id=reply.id,
+            attempt=reply.attempts,
+        )
+    return True
 
 
 def reply_target(*, session: Session, reply_id: int) -> tuple[Reply, Case, Account, Post]:

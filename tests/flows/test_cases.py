@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from socialcare import flows
-from socialcare.cases.models import Case, Reply
+from socialcare.cases.models import Case, Event, Reply
 from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim, claim_next, close, escalate
 from socialcare.db import after_commit, session_scope, utcnow
@@ -124,6 +124,11 @@ def test_a_reply_is_published_once_and_counts_as_the_first_response(loaded):
         assert case.first_response_via == "socialcare"
         assert case.first_response_at == brand[0].created_at
         assert s.get(Reply, reply_id).state == "sent"
+        # Each step of the outbox is an event (what open pages follow live), once each.
+        steps = s.execute(
+            select(Event.kind).where(Event.reply_id == reply_id).order_by(Event.id)
+        ).scalars()
+        assert list(steps) == ["reply_queued", "reply_sending", "reply_sent"]
 
 
 def test_replying_needs_the_claim(loaded):
