@@ -173,6 +173,7 @@ def create_app(
         app.state.sessionmaker, lambda: app.state.clock()
     )
     app.add_middleware(RefuseNulMiddleware)
+    app.add_middleware(security.RenewCookieMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # added last, so it wraps every response
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(reports.BadReportQuery, reports.bad_query_response)

@@ -20,6 +20,7 @@ from socialcare.web.security import (
     cookie_secure,
     login_policy,
     require,
+    session_cookie,
 )
 
 router = APIRouter()
@@ -42,7 +43,12 @@ def _form(request: Request, *, next_url: str, error: str | None, status: int = 2
     response = templates.TemplateResponse(
         request,
         "login.html",
-        {"login_csrf": token, "next": next_url, "error": error},
+        {
+            "login_csrf": token,
+            "next": next_url,
+            "error": error,
+            "policy": login_policy(request.app.state.settings),
+        },
         status_code=status,
     )
     response.set_cookie(
@@ -90,14 +96,9 @@ def login(
     secret, _ = start_session(session=session, agent=agent, now=now, policy=policy)
     session.commit()
     response = RedirectResponse(next_url, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(request, settings),
-        max_age=int(settings.session_ttl_seconds),
-        path="/",
+    response.headers.append(
+        "set-cookie",
+        session_cookie(secret, settings.session_ttl_seconds, cookie_secure(request, settings)),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

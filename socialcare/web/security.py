@@ -18,6 +18,8 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from socialcare.auth.models import WebSession
 from socialcare.auth.roles import Permission, allows
@@ -80,6 +82,45 @@ def cookie_secure(request: Request, settings: Settings) -> bool:
     return request.url.scheme == "https" or forwarded == "https"
 
 
+def session_cookie(secret: str, ttl_seconds: float, secure: bool) -> str:
+    """The Set-Cookie value of a session: HttpOnly, SameSite=Lax, Secure where asked."""
+    carrier = Response()
+    carrier.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        max_age=int(ttl_seconds),
+        path="/",
+    )
+    return carrier.headers["set-cookie"]
+
+
+class RenewCookieMiddleware:
+    """Sends a renewed session cookie (a fresh Max-Age) on the response of a request whose
+    server-side session slid, unless the response sets the session cookie itself (logout)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_renewed(message: Message) -> None:
+            renewed = (scope.get("state") or {}).get("renewed_cookie")
+            if message["type"] == "http.response.start" and renewed:
+                headers = MutableHeaders(scope=message)
+                prefix = f"{SESSION_COOKIE}="
+                if not any(v.startswith(prefix) for v in headers.getlist("set-cookie")):
+                    headers.append("set-cookie", renewed)
+            await send(message)
+
+        await self.app(scope, receive, send_renewed)
+
+
 def _bearer(request: Request) -> str | None:
     value = request.headers.get("authorization", "")
     scheme, _, credential = value.partition(" ")
@@ -108,6 +149,10 @@ def resolve_actor(request: Request, session: Session) -> Actor | None:
             )
             if found is not None:
                 actor = Actor(found[0], "session", found[1])
+                if session.is_modified(found[1]):  # the session slid: so does the cookie
+                    request.state.renewed_cookie = session_cookie(
+                        cookie, settings.session_ttl_seconds, cookie_secure(request, settings)
+                    )
     # Commit now (last-seen times), also to end the transaction: on SQLite every transaction
     # takes the write lock, which a request must not hold while it renders.
     session.commit()
