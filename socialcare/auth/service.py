@@ -135,7 +135,7 @@ def authenticate(
         raise LoginFailed()
     if agent.locked_until is not None and agent.locked_until > now:
         record(session, actor=f"agent:{agent.handle}", kind="login_refused_locked")
-        raise LoginFailed("too many failed logins: try again later", locked=True)
+        raise LoginFailed(locked=True)  # the same answer as any failure: handles stay hidden
     if not ok:
         agent.failed_logins = (agent.failed_logins or 0) + 1
         if agent.failed_logins >= policy.max_failures:
