@@ -201,3 +201,38 @@ def test_an_agent_reply_goes_out_through_create_tweet_exactly_once(x_settings, m
         assert reply.state == "sent" and reply.external_id == "6001"
         case = s.get(Case, case_id)
         assert case.first_response_via == "socialcare" and case.status == "responded"
+
+
+@responses.activate
+def test_a_reply_refused_with_403_fails_at_once_with_the_reason_and_is_not_retried(
+    x_settings, model
+):
+    responses.get(mentions_url(), json=_mentions(), headers=rate_headers())
+    responses.get(timeline_url(), json=page([]), headers=rate_headers())
+    _poll(x_settings)
+    detail = "You attempted to reply to a Tweet that is deleted or not visible to you."
+    responses.post(
+        f"{API}/tweets",
+        json={"title": "Forbidden", "detail": detail, "type": "about:blank", "status": 403},
+        status=403,
+    )
+    with session_scope(x_settings) as s:
+        agent = get_agent(session=s, handle="ana")
+        case = claim_next(session=s, agent=agent)
+        assert case is not None
+        reply_id = create_reply(session=s, case_id=case.id, agent=agent, text="Sorry!").id
+        case_id = case.id
+    runner = InlineRunner(x_settings)
+    assert flows.send_reply(reply_id, enqueue=runner, settings=x_settings) == "failed"
+    runner.drain()
+    # Redelivered or swept, a failed reply is not sent again: only a person's retry does that.
+    assert flows.send_reply(reply_id, enqueue=runner, settings=x_settings) == "failed"
+    assert flows.sweep(enqueue=runner, settings=x_settings)["replies"] == 0
+    runner.drain()
+    assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
+    with session_scope(x_settings) as s:
+        reply = s.get(Reply, reply_id)
+        assert reply.state == "failed" and reply.attempts == 1
+        assert "HTTP 403" in reply.last_error and "deleted or not visible" in reply.last_error
+        case = s.get(Case, case_id)
+        assert case.first_response_at is None and case.status != "responded"
