@@ -187,6 +187,7 @@ def _store_page(
         posts=page.posts,
         observed_at=page.observed_at,
         grace_seconds=settings.step_grace_seconds,
+        read_on=now.date(),
     )
     ingestion.count_reads(
         session=session,
@@ -195,6 +196,7 @@ def _store_page(
         external_ids=[p.external_id for p in page.posts],
         requests=page.requests_made,
         day=now.date(),
+        read_on_insert=stored.inserted,
     )
     ingestion.store_rate_windows(
         session=session, account_id=account.id, windows=page.rate_windows, now=now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,6 +33,8 @@ class IngestResult:
     duplicates: int = 0
     # Posts stored before and seen again with more engagement: their urgency wants refreshing.
     refreshed: list[int] = field(default_factory=list)
+    # External ids of the posts this call inserted (with read_on already set, when it was given).
+    inserted: list[str] = field(default_factory=list)
 
 
 def account_ref(account: Account) -> AccountRef:
@@ -131,6 +133,9 @@ def _refresh(session: Session, p: IncomingPost, seen: datetime) -> int | None:
     return int(row.id) if values else None
 
 
+# Rows per multi-row INSERT: well inside SQLite's and PostgreSQL's bound-parameter limits.
+
+
 def ingest_posts(
     *,
     session: Session,
@@ -138,16 +143,20 @@ def ingest_posts(
     posts: Sequence[IncomingPost],
     observed_at: datetime | None,
     grace_seconds: float = 120.0,
+    read_on: date | None = None,
 ) -> IngestResult:
     """Insert posts not stored yet (unique on platform and id); return the new ones' ids.
 
     observed_at is when the source saw them (None: at their public time, as in a backfill).
-    Posts naming another brand_handle go to that brand's account on the same platform.
+    Posts naming another brand_handle go to that brand's account on the same platform. The
+    posts go in with one INSERT ... ON CONFLICT DO NOTHING (sent as multi-row INSERTs); those
+    already stored (or twice in posts) are refreshed one by one. read_on (a UTC day) marks the
+    inserted posts as read that day, for the platform's billing (see count_reads).
     """
     result = IngestResult()
     now = utcnow()
     brand_accounts: dict[str, Account] = {account.handle: account}
-    insert = insert_for(session)
+    rows: list[dict[str, Any]] = []
     for p in posts:
         target = account
         if p.brand_handle and p.brand_handle != account.handle:
@@ -159,56 +168,77 @@ def ingest_posts(
                 config={"feed": account.id},
             )
             brand_accounts[p.brand_handle] = target
-        stage = _stage(p)
-        seen = observed_at or p.created_at
+        rows.append(_post_row(p, target.id, observed_at, now, grace_seconds, read_on))
+    inserted: dict[tuple[str, str], int] = {}
+    if rows:
+        # One statement, compiled once and cached; executed with many parameter sets, the driver
+        # sends it as multi-row INSERTs ("insertmanyvalues"), RETURNING what was inserted.
+        # On the table, not the ORM entity: the ORM's bulk insert splits rows by which of their
+        # values are NULL, into many small statements.
+        table = Post.__table__
         stmt = (
-            insert(Post)
-            .values(
-                platform=p.platform,
-                external_id=p.external_id,
-                account_id=target.id,
-                is_brand=p.is_brand,
-                is_retweet=p.is_retweet,
-                author_external_id=p.author_external_id,
-                author_handle=p.author_handle[:64],
-                author_followers=p.author_followers,
-                author_verified=p.author_verified,
-                text=p.text[:MAX_TEXT],
-                lang=p.lang,
-                created_at=p.created_at,
-                observed_at=max(seen, p.created_at),
-                ingested_at=now,
-                in_reply_to_external_id=p.in_reply_to_external_id,
-                conversation_external_id=p.conversation_external_id,
-                quoted_external_id=p.quoted_external_id,
-                metrics=p.metrics,
-                engagement_per_hour=first_sight_rate(
-                    p.metrics, created_at=p.created_at, seen=max(seen, p.created_at)
-                ),
-                metrics_observed_at=max(seen, p.created_at),
-                raw=p.raw,
-                stage=stage,
-                next_step_at=now + timedelta(seconds=grace_seconds)
-                if stage == STAGE_INGESTED
-                else None,
-                attempts=0,
-            )
+            insert_for(session)(table)
             .on_conflict_do_nothing(index_elements=["platform", "external_id"])
-            .returning(Post.id)
+            .returning(table.c.id, table.c.platform, table.c.external_id)
         )
-        new_id = session.execute(stmt).scalar_one_or_none()
+        for hit in session.execute(stmt, rows):
+            inserted[(hit.platform, hit.external_id)] = int(hit.id)
+    for p, row in zip(posts, rows, strict=True):
+        stage = row["stage"]
+        new_id = inserted.pop((p.platform, p.external_id), None)
         if new_id is None:
             result.duplicates += 1
-            refreshed = _refresh(session, p, seen)
+            refreshed = _refresh(session, p, observed_at or p.created_at)
             if refreshed is not None and stage == STAGE_INGESTED and not p.is_brand:
                 result.refreshed.append(refreshed)
-        elif stage == STAGE_IGNORED:
+            continue
+        result.inserted.append(p.external_id)
+        if stage == STAGE_IGNORED:
             result.ignored += 1
         elif p.is_brand:
             result.to_link.append(new_id)
         else:
             result.to_score.append(new_id)
     return result
+
+
+def _post_row(
+    p: IncomingPost,
+    account_id: int,
+    observed_at: datetime | None,
+    now: datetime,
+    grace_seconds: float,
+    read_on: date | None,
+) -> dict[str, Any]:
+    stage = _stage(p)
+    seen = max(observed_at or p.created_at, p.created_at)
+    return {
+        "platform": p.platform,
+        "external_id": p.external_id,
+        "account_id": account_id,
+        "is_brand": p.is_brand,
+        "is_retweet": p.is_retweet,
+        "author_external_id": p.author_external_id,
+        "author_handle": p.author_handle[:64],
+        "author_followers": p.author_followers,
+        "author_verified": p.author_verified,
+        "text": p.text[:MAX_TEXT],
+        "lang": p.lang,
+        "created_at": p.created_at,
+        "observed_at": seen,
+        "ingested_at": now,
+        "in_reply_to_external_id": p.in_reply_to_external_id,
+        "conversation_external_id": p.conversation_external_id,
+        "quoted_external_id": p.quoted_external_id,
+        "metrics": p.metrics,
+        "engagement_per_hour": first_sight_rate(p.metrics, created_at=p.created_at, seen=seen),
+        "metrics_observed_at": seen,
+        "raw": p.raw,
+        "stage": stage,
+        "next_step_at": now + timedelta(seconds=grace_seconds) if stage == STAGE_INGESTED else None,
+        "attempts": 0,
+        "read_on": read_on,
+    }
 
 
 def store_cursors(*, session: Session, account: Account, cursors: dict[str, Any]) -> None:

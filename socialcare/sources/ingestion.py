@@ -35,18 +35,22 @@ def count_reads(
     external_ids: Iterable[str],
     requests: int,
     day: date,
+    read_on_insert: Iterable[str] = (),
 ) -> int:
     """Count one page's reads on the account's day; returns the billed ones: the posts not read
-    yet this UTC day (the platform bills a post read twice in one day once)."""
+    yet this UTC day (the platform bills a post read twice in one day once). read_on_insert:
+    posts of the page just inserted with read_on set to day (billed, with nothing to update)."""
     ids = list(dict.fromkeys(external_ids))
-    billed = 0
-    if ids:
-        billed = changed_rows(
+    fresh = set(read_on_insert).intersection(ids)
+    seen_before = [i for i in ids if i not in fresh]
+    billed = len(fresh)
+    if seen_before:
+        billed += changed_rows(
             session.execute(
                 update(Post)
                 .where(
                     Post.platform == platform,
-                    Post.external_id.in_(ids),
+                    Post.external_id.in_(seen_before),
                     (Post.read_on.is_(None)) | (Post.read_on != day),
                 )
                 .values(read_on=day)
