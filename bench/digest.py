@@ -20,20 +20,13 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+
+from bench.scratch import scratch_url
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SCRATCH = "socialcare_bench_digest"
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday: four whole weeks follow
-
-
-def _scratch_url(admin_url: str) -> str:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {SCRATCH}"))
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{SCRATCH}"
 
 
 FILL = """
@@ -83,7 +76,7 @@ def main() -> None:
     from socialcare.metrics.digest import build_digest
     from socialcare.migrate import upgrade
 
-    url = _scratch_url(args.database_url)
+    url = scratch_url(args.database_url, SCRATCH)
     settings = load_settings(DATABASE_URL=url)
     upgrade(settings)
     cases = args.posts // 2

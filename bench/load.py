@@ -28,8 +28,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
+from bench.scratch import scratch_url
 from bench.workers import start_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,15 +38,6 @@ TWCS = REPO / "socialcare" / "data" / "twcs_sample.csv"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
 SCRATCH = "socialcare_bench_load"
-
-
-def _scratch_url(admin_url: str) -> str:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {SCRATCH}"))
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{SCRATCH}"
 
 
 def _rss_kib(pid: int) -> int:
@@ -79,7 +71,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     args = parser.parse_args()
 
-    database_url = _scratch_url(args.database_url)
+    database_url = scratch_url(args.database_url, SCRATCH)
     broker = f"{args.redis_url.rstrip('/')}/{random.randint(1, 15)}"
     redis.Redis.from_url(broker).flushdb()
     work = Path(tempfile.mkdtemp(prefix="sc-load-"))

@@ -28,7 +28,9 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+
+from bench.scratch import scratch_url
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SCRATCH = "socialcare_bench_web"
@@ -101,15 +103,6 @@ LIMIT 200
 )
 
 
-def _scratch_url(admin_url: str) -> str:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {SCRATCH}"))
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{SCRATCH}"
-
-
 class Timing:
     """ASGI middleware: seconds from a request reaching the app to its last byte, by path."""
 
@@ -163,7 +156,7 @@ def main() -> None:
     from socialcare.routing.models import Agent
     from socialcare.web import create_app
 
-    url = _scratch_url(args.database_url)
+    url = scratch_url(args.database_url, SCRATCH)
     settings = load_settings(DATABASE_URL=url)
     upgrade(settings)
     engine = get_engine(settings)
