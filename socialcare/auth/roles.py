@@ -23,6 +23,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"  # case histories and the audit log
     REPORTS_READ = "reports.read"  # latency, reports, metrics
     CANNED_MANAGE = "canned.manage"  # canned replies
+    SOURCES_READ = "sources.read"  # ingestion health of the polled accounts, incidents
     PEOPLE_MANAGE = "people.manage"  # agents, teams, other people's tokens
 
 
@@ -34,6 +35,7 @@ LEAST_ROLE: dict[Permission, Role] = {
     Permission.AUDIT_READ: Role.LEAD,
     Permission.REPORTS_READ: Role.LEAD,
     Permission.CANNED_MANAGE: Role.LEAD,
+    Permission.SOURCES_READ: Role.LEAD,
     Permission.PEOPLE_MANAGE: Role.ADMIN,
 }
 

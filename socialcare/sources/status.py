@@ -1,4 +1,5 @@
-"""Ingestion health per polled account, as `socialcare sources status` shows it."""
+"""Ingestion health per polled account, as `socialcare sources status` and the /sources page
+show it, and the accounts' recent incidents."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from socialcare.config import Settings
 from socialcare.posts.models import Account, Post
 from socialcare.sources import ingestion
-from socialcare.sources.models import ReadUsage
+from socialcare.sources.models import IngestionIncident, ReadUsage
 
 COLUMNS = (
     "id",
@@ -112,6 +113,36 @@ def ingestion_status(
             }
         )
     return rows
+
+
+def recent_incidents(
+    *, session: Session, now: datetime, days: float = 7.0, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Ingestion incidents still open, then those opened in the last days (window overflows and
+    how they were filled, gaps search could not reach, failing credentials, read caps, missed
+    polls), newest first, at most limit."""
+    since = now - timedelta(days=days)
+    query = (
+        select(IngestionIncident, Account.platform, Account.handle)
+        .join(Account, Account.id == IngestionIncident.account_id)
+        .where(IngestionIncident.resolved_at.is_(None) | (IngestionIncident.opened_at >= since))
+        .order_by(IngestionIncident.resolved_at.is_not(None), IngestionIncident.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": incident.id,
+            "account_id": incident.account_id,
+            "platform": platform,
+            "handle": handle,
+            "kind": incident.kind,
+            "severity": incident.severity,
+            "detail": incident.detail,
+            "opened_at": _iso(incident.opened_at),
+            "resolved_at": _iso(incident.resolved_at),
+        }
+        for incident, platform, handle in session.execute(query)
+    ]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -38,6 +38,7 @@ from socialcare.web.security import (
     FloorReader,
     PeopleManager,
     QueueReader,
+    SourcesReader,
 )
 
 log = logging.getLogger(__name__)
@@ -411,6 +412,12 @@ def floor(request: Request, session: SessionDep, actor: FloorReader) -> Any:
         asked=[m.QueueItem(**r.__dict__) for r in data["asked"]],
         per_agent=dict(data["per_agent"]),
     )
+
+
+@router.get("/sources", response_model=m.SourcesOut)
+def sources(request: Request, session: SessionDep, actor: SourcesReader) -> Any:
+    """Ingestion health per polled account and the recent ingestion incidents."""
+    return queries.sources(session, now=request_now(request), settings=request.app.state.settings)
 
 
 @router.get("/audit", response_model=list[m.EventOut])

@@ -213,6 +213,43 @@ class TokenCreated(TokenOut):
     token: str  # shown once
 
 
+class SourceAccountOut(BaseModel):
+    """One polled account's ingestion health (what `socialcare sources status` prints)."""
+
+    id: int
+    platform: str
+    handle: str
+    state: str  # ok, late, failing, paused, inactive
+    posts: int
+    last_hour: int
+    last_poll: datetime | None
+    lag_s: int | None  # now minus the newest post's public time
+    requests_left: int | None
+    reset: datetime | None
+    reads_today: int
+    reads_month: int
+    projected_cost: float | None  # this month's billed reads extrapolated, in USD (X only)
+    incidents: list[str]  # kinds of the open incidents
+    last_error: str | None
+
+
+class IncidentOut(BaseModel):
+    id: int
+    account_id: int
+    platform: str
+    handle: str
+    kind: str
+    severity: str
+    detail: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
+class SourcesOut(BaseModel):
+    accounts: list[SourceAccountOut]
+    incidents: list[IncidentOut]  # open ones first, then the last 7 days', newest first
+
+
 class FloorOut(BaseModel):
     held: list[QueueItem]
     soon: list[QueueItem]

@@ -28,6 +28,7 @@ from socialcare.web.security import (
     FloorReader,
     PeopleManager,
     QueueReader,
+    SourcesReader,
 )
 
 router = APIRouter()
@@ -154,6 +155,17 @@ def floor_page(request: Request, session: SessionDep, actor: FloorReader) -> Res
     now = request_now(request)
     context = {"actor": actor, **queries.floor(session, now=now)}
     return templates.TemplateResponse(request, "floor.html", context)
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources_page(request: Request, session: SessionDep, actor: SourcesReader) -> Response:
+    """Ingestion health per polled account and the recent ingestion incidents."""
+    settings = request.app.state.settings
+    context = {
+        "actor": actor,
+        **queries.sources(session, now=request_now(request), settings=settings),
+    }
+    return templates.TemplateResponse(request, "sources.html", context)
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -10,8 +10,10 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
+from socialcare.config import Settings
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team
+from socialcare.sources.status import ingestion_status, recent_incidents
 
 QUEUE_LIMIT = 200
 TEXT_LIMIT = 280
@@ -332,6 +334,14 @@ def case_detail(session: Session, case_id: int) -> CaseDetail | None:
 
 
 BREACH_WINDOW_SECONDS = 900
+
+
+def sources(session: Session, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    """What `socialcare sources status` shows, and the accounts' recent incidents."""
+    return {
+        "accounts": ingestion_status(session=session, now=now, settings=settings),
+        "incidents": recent_incidents(session=session, now=now),
+    }
 
 
 def floor(session: Session, *, now: datetime) -> dict[str, Any]:

@@ -252,3 +252,78 @@ def test_latency_page_and_csv(client: TestClient, session: Session) -> None:
     by_priority = list(csv.reader(io.StringIO(client.get("/latency.csv?by=priority").text)))
     assert [line[0] for line in by_priority[1:]] == ["P1", "P2"]
     assert client.get("/latency?by=colour").status_code == 400
+
+
+def test_sources_page_and_api_show_each_accounts_health_and_its_incidents(
+    client: TestClient, session: Session
+) -> None:
+    from socialcare.sources.ingestion import open_incident
+
+    late = make_account(
+        session, "acme", config={"polled": True}, last_polled_at=NOW - timedelta(minutes=30)
+    )
+    make_account(
+        session,
+        "acme@social.example",
+        platform="mastodon",
+        config={"polled": True},
+        last_polled_at=NOW - timedelta(seconds=30),
+        failing=True,
+        last_error=f"401 from /api/v1/notifications {HOSTILE}",
+    )
+    make_account(session, "replayed")  # not polled: not a source to watch
+    for minutes in (50, 20):
+        make_post(session, late, created_at=NOW - timedelta(minutes=minutes), ingested_at=NOW)
+    gap = open_incident(
+        session=session,
+        account_id=late.id,
+        kind="window_gap",
+        severity="error",
+        detail=f"mentions older than search reaches are lost {HOSTILE}",
+        now=NOW - timedelta(hours=1),
+    )
+    filled = open_incident(
+        session=session,
+        account_id=late.id,
+        kind="window_overflow",
+        severity="info",
+        detail="1,500 mentions between polls; 700 filled from search",
+        now=NOW - timedelta(days=1),
+    )
+    old = open_incident(
+        session=session,
+        account_id=late.id,
+        kind="window_overflow",
+        severity="info",
+        detail="last month's",
+        now=NOW - timedelta(days=10),
+    )
+    assert gap is not None and filled is not None and old is not None
+    session.commit()
+
+    api = client.get("/api/sources")
+    assert api.status_code == 200
+    body = api.json()
+    accounts = {a["handle"]: a for a in body["accounts"]}
+    assert set(accounts) == {"acme", "acme@social.example"}
+    assert accounts["acme"]["state"] == "late"
+    assert accounts["acme"]["posts"] == 2 and accounts["acme"]["last_hour"] == 2
+    assert accounts["acme"]["lag_s"] == 20 * 60
+    assert set(accounts["acme"]["incidents"]) == {"window_gap", "missed_polls"}
+    assert accounts["acme@social.example"]["state"] == "failing"
+    assert accounts["acme@social.example"]["projected_cost"] is None  # billed reads are X's
+    # Open incidents first, then the week's resolved ones; older ones are left out.
+    assert [i["id"] for i in body["incidents"]] == [gap.id, filled.id]
+    assert body["incidents"][0]["resolved_at"] is None
+
+    page = client.get("/sources")
+    assert page.status_code == 200
+    text = page.text
+    assert "<script>alert(1)</script>" not in text
+    assert text.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # the error and the detail
+    assert text.index(f'data-incident="{gap.id}"') < text.index(f'data-incident="{filled.id}"')
+    assert f'data-incident="{old.id}"' not in text
+    assert re.search(
+        rf'data-account="{late.id}">\s*<td>x @acme</td>\s*<td class="state">late', text
+    )
+    assert 'href="/sources"' in text  # the lead's navigation links it
