@@ -133,6 +133,7 @@ class BlueskySource:
 
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
         observed_at = datetime.now(UTC)
+        self.session.request.window = None
         did = self._brand_did(account)
         size = self.settings.bluesky_page_size
         new_cursors: dict[str, Any] = {**cursors, "did": did}
@@ -181,6 +182,7 @@ class BlueskySource:
             observed_at=observed_at,
             next_poll_in=seconds_until_reset(self.session.last_headers, datetime.now(UTC)),
             requests_made=requests_made,
+            rate_windows={"api": window} if (window := self.session.request.window) else {},
         )
 
     def _target(self, in_reply_to: str) -> str:

@@ -18,6 +18,7 @@ from atproto_core.exceptions import AtProtocolError
 
 from socialcare.config import Settings
 from socialcare.errors import RateLimited, ReplyOutcomeUnknown, SourceError
+from socialcare.sources.base import RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,12 @@ class LenientRequest(Request):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.last_headers: Mapping[str, str] = {}
+        self.window: RateWindow | None = None  # the newest rate window an answer gave
 
     def _parse(self, response: httpx.Response) -> Response:
         headers = {key.lower(): value for key, value in response.headers.items()}
         self.last_headers = headers
+        self.window = rate_window(headers, datetime.now(UTC)) or self.window
         content: Any = response.content
         if "application/json" in headers.get("content-type", "").lower():
             content = json.loads(response.content)  # ValueError when truncated or not JSON
@@ -60,6 +63,17 @@ def reset_time(headers: Mapping[str, str], now: datetime) -> datetime | None:
     if after.isascii() and after.isdigit() and len(after) <= _MAX_EPOCH_DIGITS:
         return now + timedelta(seconds=int(after))
     return None
+
+
+def rate_window(headers: Mapping[str, str], now: datetime) -> RateWindow | None:
+    """ratelimit-limit, -remaining and -reset as a RateWindow; None when absent or unreadable."""
+    values = [headers.get(f"ratelimit-{name}", "") for name in ("limit", "remaining")]
+    if not headers.get("ratelimit-reset") or not all(
+        v.isascii() and v.isdigit() and len(v) <= 12 for v in values
+    ):
+        return None
+    reset = reset_time(headers, now)
+    return None if reset is None else RateWindow(int(values[0]), int(values[1]), reset)
 
 
 def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | None:

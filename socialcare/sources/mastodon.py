@@ -26,7 +26,13 @@ from mastodon import Mastodon, MastodonError
 
 from socialcare.config import Settings
 from socialcare.errors import ReplyOutcomeUnknown, SourceError
-from socialcare.sources.base import AccountRef, FetchResult, IncomingPost, SentReply
+from socialcare.sources.base import (
+    AccountRef,
+    FetchResult,
+    IncomingPost,
+    RateWindow,
+    SentReply,
+)
 from socialcare.sources.mastodon_api import (
     TimeoutSession,
     as_source_error,
@@ -40,6 +46,7 @@ from socialcare.sources.mastodon_parse import (
     item_ids,
     newest_id,
     posts_of,
+    rate_window,
     seconds_until_reset,
     status_to_post,
 )
@@ -75,6 +82,7 @@ class MastodonSource:
         self.session = TimeoutSession(settings.http_timeout_seconds)
         self._client = client
         self._account_ids: dict[str, str] = {}
+        self.window: RateWindow | None = None  # the newest rate window an answer gave
 
     @property
     def client(self) -> Mastodon:
@@ -115,6 +123,8 @@ class MastodonSource:
         except (MastodonError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # Besides its own errors, Mastodon.py can fail on odd answers while reading them.
             raise as_source_error(action, exc, self.session, sending=sending) from exc
+        finally:
+            self.window = rate_window(self.session.last_headers) or self.window
 
     def _brand_id(self, account: AccountRef, cursors: Mapping[str, Any]) -> tuple[str, int]:
         """The brand's account id and the requests it took (0 or 1). The token must be the
@@ -170,7 +180,7 @@ class MastodonSource:
 
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
         observed_at = datetime.now(UTC)
-        self.session.last_headers = {}
+        self.session.last_headers, self.window = {}, None
         brand_id, requests_made = self._brand_id(account, cursors)
         new_cursors: dict[str, Any] = {**cursors, "account_id": brand_id}
         found: dict[str, IncomingPost] = {}
@@ -215,6 +225,7 @@ class MastodonSource:
             observed_at=observed_at,
             next_poll_in=wait if wait is not None else (1.0 if more else None),
             requests_made=requests_made,
+            rate_windows={"api": self.window} if self.window is not None else {},
         )
 
     @staticmethod

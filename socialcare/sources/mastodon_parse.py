@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from socialcare.errors import SourceError
-from socialcare.sources.base import IncomingPost
+from socialcare.sources.base import IncomingPost, RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +315,19 @@ def reset_time(headers: Mapping[str, str]) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     return parse_time(value)
+
+
+def rate_window(headers: Mapping[str, str]) -> RateWindow | None:
+    """X-RateLimit-Limit, -Remaining and -Reset as a RateWindow (Mastodon's limit counts every
+    request of the access token); None when absent or unreadable."""
+    values = [
+        headers.get(f"X-RateLimit-{name}") or headers.get(f"x-ratelimit-{name.lower()}") or ""
+        for name in ("Limit", "Remaining")
+    ]
+    reset = reset_time(headers)
+    if reset is None or not all(v.isascii() and v.isdigit() and len(v) <= 12 for v in values):
+        return None
+    return RateWindow(int(values[0]), int(values[1]), reset)
 
 
 def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | None:

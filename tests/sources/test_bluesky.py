@@ -75,6 +75,10 @@ def test_a_spent_budget_on_a_good_answer_waits_for_the_reset(standin, source):
     standin.script["app.bsky.feed.getAuthorFeed"] = [Answer(body={"feed": []}, headers=limits)]
     result = source.fetch(ACCOUNT, {})
     assert 290 < result.next_poll_in <= 300
+    # The window is kept for `sources status` (the feed's answer came last, so it is the one).
+    window = result.rate_windows["api"]
+    assert (window.limit, window.remaining) == (3000, 0)
+    assert window.reset_at == datetime.fromtimestamp(reset, tz=UTC)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

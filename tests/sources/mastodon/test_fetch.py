@@ -218,6 +218,16 @@ def test_a_429_raises_rate_limited_until_the_reset_time(api, source) -> None:
     assert timedelta(seconds=100) < retry - datetime.now(UTC) < timedelta(seconds=121)
 
 
+def test_a_poll_reports_the_rate_window_its_last_answer_gave(api, source) -> None:
+    api.rate_limit = 40
+
+    result = source.fetch(ACCOUNT, {})
+
+    window = result.rate_windows["api"]  # one limit for every request of the token
+    assert (window.limit, window.remaining) == (40, 40 - result.requests_made)
+    assert timedelta(seconds=290) < window.reset_at - datetime.now(UTC) <= timedelta(seconds=300)
+
+
 def test_a_spent_budget_asks_for_the_next_poll_at_the_reset(api, source) -> None:
     api.rate_limit = 2  # the notifications request uses the last one
 
