@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from socialcare.sources.bluesky_parse import (
     parse_time,
     post_id,
     post_uri,
+    profile_reach,
     record_post,
     sort_time,
 )
@@ -46,6 +48,11 @@ from socialcare.sources.bluesky_reply import reply_record, strong_ref, tid_time
 log = logging.getLogger(__name__)
 
 OVERLAP_MINUTES = 10
+# Notifications and feeds carry an author's basic profile, without followers: their detailed
+# profiles are read, 25 a call (app.bsky.actor.getProfiles' most), for at most this many calls
+# a poll (the authors of 500 new posts).
+PROFILES_PER_CALL = 25
+MAX_PROFILE_CALLS = 20
 MAX_RECENT = 2000
 # Reconciling a reply reads the brand's repository (the PDS: a reply it stored is there even
 # before the AppView indexed it), newest first, back to the answered post: at most this many pages.
@@ -175,6 +182,7 @@ class BlueskySource:
             kept = sorted(((at, i) for i, at in fresh.items() if at >= keep_from), reverse=True)
             new_cursors[f"{name}_at"] = _iso(newest)
             new_cursors[f"{name}_recent"] = {i: at for at, i in kept[:MAX_RECENT]}
+        requests_made += self._add_reach(account, found)
         posts = sorted(found.values(), key=lambda p: (p.created_at, p.external_id))
         return FetchResult(
             posts=posts,
@@ -184,6 +192,43 @@ class BlueskySource:
             requests_made=requests_made,
             rate_windows={"api": window} if (window := self.session.request.window) else {},
         )
+
+    def _add_reach(self, account: AccountRef, found: dict[str, IncomingPost]) -> int:
+        """Give the customers' posts their authors' follower counts (and verification) from
+        their detailed profiles; returns the requests made. A failed lookup leaves the reach
+        unknown and never fails the poll: the posts matter more."""
+        authors = list(
+            dict.fromkeys(p.author_external_id for p in found.values() if not p.is_brand)
+        )[: PROFILES_PER_CALL * MAX_PROFILE_CALLS]
+        reach: dict[str, tuple[int | None, bool]] = {}
+        calls = 0
+        for i in range(0, len(authors), PROFILES_PER_CALL):
+            calls += 1
+            try:
+                payload = self.session.call(
+                    f"profiles of {account.handle}'s customers",
+                    "app.bsky.actor.getProfiles",
+                    params=models.AppBskyActorGetProfiles.Params(
+                        actors=authors[i : i + PROFILES_PER_CALL]
+                    ),
+                )
+            except SourceError as exc:
+                log.warning("Bluesky reach of the authors left unknown: %s", exc)
+                break
+            profiles = payload.get("profiles") if isinstance(payload, Mapping) else None
+            for profile in profiles if isinstance(profiles, list) else []:
+                known = profile_reach(profile)
+                if known is not None:
+                    reach[known[0]] = known[1:]
+        for key, post in found.items():
+            if post.author_external_id in reach:
+                followers, verified = reach[post.author_external_id]
+                found[key] = replace(
+                    post,
+                    author_followers=followers,
+                    author_verified=verified or post.author_verified,
+                )
+        return calls
 
     def _target(self, in_reply_to: str) -> str:
         uri = post_uri(in_reply_to)

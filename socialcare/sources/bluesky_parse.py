@@ -216,6 +216,17 @@ def record_post(
     )
 
 
+def profile_reach(profile: object) -> tuple[str, int | None, bool] | None:
+    """A detailed profile's (author id, followers, verified), the id as posts carry it; None for
+    something that is not a profile."""
+    view = _mapping(profile)
+    did = view.get("did")
+    if not isinstance(did, str) or not did:
+        return None
+    verified = _mapping(view.get("verification")).get("verifiedStatus") == "valid"
+    return fit_id(clean_text(did)), _count(view.get("followersCount")), verified
+
+
 def sort_time(item: Mapping[str, Any]) -> datetime | None:
     """Where a notification or feed item sorts, as the AppView sorts it: a repost at its repost
     time, a post at the earlier of indexedAt and createdAt (so a backdated post sorts deep)."""

@@ -157,6 +157,8 @@ def test_mentions_replies_and_quotes_become_cases_once_and_replies_thread_correc
     dan.send_post(text=f"@{brand.handle} plain text, no facet: Bluesky does not notify this")
     ann.like(launch.uri, launch.cid)
     ann.follow(brand.did)
+    bob.follow(people["cara"].did)
+    dan.follow(people["cara"].did)
     brand_client.repost(reply.uri, reply.cid)
 
     source = registry.get_source("bluesky", bsky)
@@ -170,6 +172,10 @@ def test_mentions_replies_and_quotes_become_cases_once_and_replies_thread_correc
         assert posts[post_id(mention.uri)].text.startswith("😡👨‍👩‍👧 @")
         assert posts[post_id(reply.uri)].in_reply_to_external_id == post_id(launch.uri)
         assert posts[post_id(quote.uri)].quoted_external_id == post_id(launch.uri)
+        # Reach comes from the authors' detailed profiles, one call for the three of them.
+        assert posts[post_id(quote.uri)].author_followers == 2
+        assert posts[post_id(mention.uri)].author_followers == 0
+        assert calls["app.bsky.actor.getProfiles"] == 1
         brand_posts = [p for p in posts.values() if p.is_brand]
         assert {p.stage for p in brand_posts} == {"ignored"}
         assert sorted(p.is_retweet for p in brand_posts) == [False, True]

@@ -151,6 +151,37 @@ def test_a_lone_surrogate_escape_in_a_post_does_not_fail_the_page(standin, sourc
     assert post.text == "broken \ufffd app"
 
 
+PROFILES = "app.bsky.actor.getProfiles"
+
+
+def test_customers_posts_carry_their_authors_followers_from_their_profiles(standin, source):
+    ann = TARGET.split("/")[0]
+    standin.script[NOTIFICATIONS] = [Answer(body={"notifications": [_notification("help")]})]
+    profile = {
+        "did": ann,
+        "handle": "ann.test",
+        "followersCount": 48200,
+        "verification": {"verifiedStatus": "valid"},
+    }
+    standin.script[PROFILES] = [Answer(body={"profiles": [profile]})]
+
+    result = source.fetch(ACCOUNT, {})
+
+    (post,) = result.posts
+    assert (post.author_followers, post.author_verified) == (48200, True)
+    assert standin.calls.count(("GET", PROFILES)) == 1
+    assert result.requests_made == 3  # notifications, the brand's feed, the profiles
+
+
+def test_a_failed_profile_lookup_leaves_the_reach_unknown_and_keeps_the_posts(standin, source):
+    standin.script[NOTIFICATIONS] = [Answer(body={"notifications": [_notification("help")]})]
+    standin.script[PROFILES] = [error(502, "UpstreamFailure")]
+
+    (post,) = source.fetch(ACCOUNT, {}).posts
+
+    assert post.text == "help" and post.author_followers is None
+
+
 def _thread_target(standin) -> None:
     uri = f"at://{TARGET.split('/')[0]}/app.bsky.feed.post/3kabcdefghij2"
     view = {**_notification("help"), "uri": uri, "cid": "bafyparent"}
