@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.scratch import scratch_url
+from socialcare.web.queries import QUEUE_PAGE
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SCRATCH = "socialcare_bench_web"
@@ -83,7 +84,8 @@ UPDATE posts SET case_id = id;
 SELECT setval(pg_get_serial_sequence('agents', 'id'), 40)
 """
 
-# The queue's main query as socialcare.web.queries.queue_rows builds it, unfiltered.
+# The queue's main query as socialcare.web.queries.queue_rows builds it, unfiltered, for one
+# page of QUEUE_PAGE rows (what the queue page and /api/queue answer by default).
 BARE = text(
     """
 SELECT cases.id, cases.priority, cases.urgency, coalesce(cases.topic, scores.topic),
@@ -98,7 +100,7 @@ LEFT OUTER JOIN teams ON teams.id = cases.team_id
 LEFT OUTER JOIN agents ON agents.id = cases.claimed_by
 WHERE cases.status IN ('new', 'queued', 'claimed', 'responded')
 ORDER BY cases.priority, cases.opened_at, cases.id
-LIMIT 200
+LIMIT :limit
 """
 )
 
@@ -178,15 +180,17 @@ def main() -> None:
 
     if args.explain:
         with engine.connect() as conn:
-            plan = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + str(BARE))).scalars()
+            plan = conn.execute(
+                text("EXPLAIN (ANALYZE, BUFFERS) " + str(BARE)), {"limit": QUEUE_PAGE}
+            ).scalars()
             print("\n".join(plan))
 
     def bare() -> float:
         with engine.connect() as conn:
             t = time.perf_counter()
-            rows = conn.execute(BARE).all()
+            rows = conn.execute(BARE, {"limit": QUEUE_PAGE}).all()
             elapsed = time.perf_counter() - t
-        assert len(rows) == 200
+        assert len(rows) == QUEUE_PAGE
         return elapsed
 
     timing = Timing(create_app(settings, clock=lambda: NOW, enqueue=lambda *a: None))

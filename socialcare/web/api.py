@@ -176,10 +176,13 @@ def queue(
     session: SessionDep,
     actor: QueueReader,
     f: queries.QueueFilter = Depends(queue_filter),
+    limit: Annotated[int, Query(ge=1, le=queries.QUEUE_LIMIT)] = queries.QUEUE_PAGE,
+    offset: Annotated[int, Query(ge=0, le=queries.QUEUE_MAX_OFFSET)] = 0,
 ) -> Any:
-    """Open cases, most urgent first then longest waiting; X-Total-Count has how many match."""
+    """Open cases, most urgent first then longest waiting, limit of them after offset;
+    X-Total-Count has how many match in all."""
     now = request_now(request)
-    rows, total = queries.queue_rows(session, now=now, where=f)
+    rows, total = queries.queue_rows(session, now=now, where=f, limit=limit, offset=offset)
     seen = actions.viewers(session=session, case_ids=[r.id for r in rows], now=now)
     body = [{**row.to_json(), "viewers": seen.get(row.id, [])} for row in rows]
     return JSONResponse(body, headers={"X-Total-Count": str(total)})

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
@@ -65,18 +66,38 @@ def queue_filter(
 QueueFilterDep = Annotated[queries.QueueFilter, Depends(queue_filter)]
 
 
-def _queue_context(request: Request, session: Any, f: queries.QueueFilter) -> dict[str, Any]:
+QueuePage = Annotated[
+    int,
+    Query(ge=1, le=queries.QUEUE_MAX_OFFSET // queries.QUEUE_PAGE, description="page of the queue"),
+]
+
+
+def _queue_context(
+    request: Request, session: Any, f: queries.QueueFilter, page: int
+) -> dict[str, Any]:
     now = request_now(request)
-    rows, total = queries.queue_rows(session, now=now, where=f)
+    offset = (page - 1) * queries.QUEUE_PAGE
+    rows, total = queries.queue_rows(session, now=now, where=f, offset=offset)
     seen = actions.viewers(session=session, case_ids=[r.id for r in rows], now=now)
     return {
         "rows": rows,
         "total": total,
-        "limit": queries.QUEUE_LIMIT,
+        "first": offset + 1,
+        "page": page,
+        "pages": max(1, -(-total // queries.QUEUE_PAGE)),
+        "page_link": lambda n: _page_link(request, n),
         "f": f,
         "viewers": seen,
         "now": now,
     }
+
+
+def _page_link(request: Request, page: int) -> str:
+    """The queue page's URL with its filters, on another page."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    if page > 1:
+        params.append(("page", str(page)))
+    return "/" + (f"?{urlencode(params)}" if params else "")
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -85,9 +106,10 @@ def queue_page(
     session: SessionDep,
     actor: QueueReader,
     f: QueueFilterDep,
+    page: QueuePage = 1,
 ) -> Response:
     """The live queue: open cases, most urgent priority first, then longest waiting."""
-    context = _queue_context(request, session, f)
+    context = _queue_context(request, session, f, page)
     context.update(
         actor=actor,
         teams=queries.team_names(session),
@@ -108,9 +130,10 @@ def queue_rows_fragment(
     session: SessionDep,
     actor: QueueReader,
     f: QueueFilterDep,
+    page: QueuePage = 1,
 ) -> Response:
     """The queue's rows alone, for the live page to swap in when something changed."""
-    context = _queue_context(request, session, f)
+    context = _queue_context(request, session, f, page)
     context["actor"] = actor
     return templates.TemplateResponse(request, "_queue_rows.html", context)
 

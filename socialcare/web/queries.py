@@ -15,7 +15,9 @@ from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team
 from socialcare.sources.status import ingestion_status, recent_incidents
 
-QUEUE_LIMIT = 200
+QUEUE_PAGE = 50  # rows on a page of the queue (and /api/queue's default)
+QUEUE_LIMIT = 200  # the most /api/queue returns at once, and what the floor looks through
+QUEUE_MAX_OFFSET = 100_000  # deeper than anyone pages: narrow the filters instead
 TEXT_LIMIT = 280
 
 
@@ -184,10 +186,12 @@ def queue_rows(
     now: datetime,
     team: str | None = None,
     status: str | None = None,
-    limit: int = QUEUE_LIMIT,
+    limit: int = QUEUE_PAGE,
+    offset: int = 0,
     where: QueueFilter | None = None,
 ) -> tuple[list[QueueRow], int]:
-    """Open cases, P1 first then oldest first, at most limit; and how many match in all."""
+    """Open cases, P1 first then oldest first, at most limit after skipping offset; and how
+    many match in all."""
     stmt = (
         select(
             Case.id,
@@ -217,6 +221,7 @@ def queue_rows(
         .outerjoin(Agent, Agent.id == Case.claimed_by)
         .order_by(Case.priority, Case.opened_at, Case.id)
         .limit(limit)
+        .offset(offset)
     )
     f = where or QueueFilter(team=team, status=status)
     stmt = _queue_filters(stmt, f)
@@ -347,9 +352,9 @@ def sources(session: Session, *, now: datetime, settings: Settings) -> dict[str,
 def floor(session: Session, *, now: datetime) -> dict[str, Any]:
     """What a lead watches: claims held (longest first), cases about to breach or already late,
     cases whose agent asked for a lead, and how many cases each person holds."""
-    held, _ = queue_rows(session, now=now, where=QueueFilter(status="claimed"))
+    held, _ = queue_rows(session, now=now, limit=QUEUE_LIMIT, where=QueueFilter(status="claimed"))
     held.sort(key=lambda r: r.claimed_at or now)
-    waiting, _ = queue_rows(session, now=now, where=QueueFilter())
+    waiting, _ = queue_rows(session, now=now, limit=QUEUE_LIMIT, where=QueueFilter())
     soon = [
         r
         for r in waiting

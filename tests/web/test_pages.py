@@ -327,3 +327,35 @@ def test_sources_page_and_api_show_each_accounts_health_and_its_incidents(
         rf'data-account="{late.id}">\s*<td>x @acme</td>\s*<td class="state">late', text
     )
     assert 'href="/sources"' in text  # the lead's navigation links it
+
+
+def test_the_queue_comes_in_pages_that_keep_the_filters(
+    client: TestClient, session: Session
+) -> None:
+    acme = make_account(session, "acme")
+    cases = []
+    for minute in range(60):
+        root = make_post(session, acme, created_at=T0 + timedelta(minutes=minute))
+        cases.append(make_case(session, acme, root, priority="P2"))
+    other = make_case(session, acme, make_post(session, acme), priority="P3")
+    session.commit()
+    ids = [c.id for c in cases]  # oldest first: the queue's order within a priority
+
+    first = client.get("/?priority=P2")
+    assert "60 open cases, showing 1–50." in first.text
+    assert "page 1 of 2" in first.text
+    assert 'href="/?priority=P2&amp;page=2" rel="next"' in first.text
+    assert f'href="/cases/{ids[49]}"' in first.text and f'href="/cases/{ids[50]}"' not in first.text
+
+    second = client.get("/queue/rows?priority=P2&page=2")  # what the live page swaps in
+    shown = [int(i) for i in re.findall(r'data-case="(\d+)"', second.text)]
+    assert shown == ids[50:]
+    assert "showing 51–60" in second.text and 'href="/?priority=P2" rel="prev"' in second.text
+    assert f'data-case="{other.id}"' not in second.text
+
+    api = client.get("/api/queue", params={"priority": "P2", "limit": 5, "offset": 50})
+    assert [r["id"] for r in api.json()] == ids[50:55]
+    assert api.headers["X-Total-Count"] == "60"
+    for bad in ({"limit": 0}, {"limit": 201}, {"offset": -1}):
+        assert client.get("/api/queue", params=bad).status_code == 422
+    assert client.get("/?page=0").status_code == 422
