@@ -8,6 +8,7 @@ platform, never by sending again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -49,14 +50,15 @@ def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> 
     )
     session.add(reply)
     session.flush()
-    record(
-        session,
-        actor=f"agent:{agent.handle}",
-        kind="reply_queued",
-        case_id=case_id,
-        reply_id=reply.id,
-    )
+    _reply_event(session, reply, "reply_queued", actor=f"agent:{agent.handle}")
     return reply
+
+
+def _reply_event(
+    session: Session, reply: Reply, kind: str, *, actor: str = "worker", **data: Any
+) -> None:
+    """An audit event about reply (on its case), by the worker unless actor says who."""
+    record(session, actor=actor, kind=kind, case_id=reply.case_id, reply_id=reply.id, **data)
 
 
 def begin_send(*, session: Session, reply_id: int) -> bool:
@@ -76,14 +78,7 @@ def begin_send(*, session: Session, reply_id: int) -> bool:
         return False
     reply = session.get(Reply, reply_id)
     if reply is not None:  # open pages show it as sending (the live feed reads events)
-        record(
-            session,
-            actor="worker",
-            kind="reply_sending",
-            case_id=reply.case_id,
-            reply_id=reply.id,
-            attempt=reply.attempts,
-        )
+        _reply_event(session, reply, "reply_sending", attempt=reply.attempts)
     return True
 
 
@@ -103,7 +98,7 @@ def record_sent(
     *, session: Session, reply_id: int, sent: SentReply, via: str = "socialcare"
 ) -> None:
     """The platform published the reply: store it as a brand post and count it on the case."""
-    reply, case, account, _ = reply_target(session=session, reply_id=reply_id)
+    reply, _case, account, _ = reply_target(session=session, reply_id=reply_id)
     if reply.state == "sent":
         return
     reply.state = "sent"
@@ -120,14 +115,8 @@ def record_sent(
     post.next_step_at = None
     if reply.kind != "ack":  # an acknowledgement is public, but it is not an answer
         apply_brand_reply(session=session, brand_post=post, via=via)
-    record(
-        session,
-        actor="worker",
-        kind="ack_sent" if reply.kind == "ack" else "reply_sent",
-        case_id=case.id,
-        reply_id=reply.id,
-        external_id=sent.external_id,
-    )
+    kind = "ack_sent" if reply.kind == "ack" else "reply_sent"
+    _reply_event(session, reply, kind, external_id=sent.external_id)
 
 
 def record_failure(
@@ -149,14 +138,7 @@ def record_failure(
         reply.next_attempt_at = now + timedelta(seconds=min(600, 15 * 2**reply.attempts))
     else:
         reply.state = "failed"
-    record(
-        session,
-        actor="worker",
-        kind=f"reply_{reply.state}",
-        case_id=reply.case_id,
-        reply_id=reply.id,
-        error=reply.last_error,
-    )
+    _reply_event(session, reply, f"reply_{reply.state}", error=reply.last_error)
     return reply.state
 
 
@@ -166,14 +148,7 @@ def mark_not_published(*, session: Session, reply_id: int) -> None:
     if reply is not None and reply.state == "unknown":
         reply.state = "failed"
         reply.last_error = "not found on the platform after an unknown outcome; retry by hand"
-        record(
-            session,
-            actor="worker",
-            kind="reply_failed",
-            case_id=reply.case_id,
-            reply_id=reply.id,
-            error=reply.last_error,
-        )
+        _reply_event(session, reply, "reply_failed", error=reply.last_error)
 
 
 def retry_reply(*, session: Session, reply_id: int, agent: Agent) -> Reply:
@@ -186,11 +161,5 @@ def retry_reply(*, session: Session, reply_id: int, agent: Agent) -> Reply:
     reply.state = "queued"
     reply.attempts = 0
     reply.next_attempt_at = utcnow()
-    record(
-        session,
-        actor=f"agent:{agent.handle}",
-        kind="reply_retried",
-        case_id=reply.case_id,
-        reply_id=reply.id,
-    )
+    _reply_event(session, reply, "reply_retried", actor=f"agent:{agent.handle}")
     return reply

@@ -97,28 +97,38 @@ def session_cookie(secret: str, ttl_seconds: float, secure: bool) -> str:
     return carrier.headers["set-cookie"]
 
 
-class RenewCookieMiddleware:
-    """Sends a renewed session cookie (a fresh Max-Age) on the response of a request whose
-    server-side session slid, unless the response sets the session cookie itself (logout)."""
+class ResponseHeadersMiddleware:
+    """A pure ASGI middleware that edits the headers of every HTTP response as it starts
+    (subclasses say how, in edit); it leaves the body alone, so streams pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    def edit(self, scope: Scope, headers: MutableHeaders) -> None:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_renewed(message: Message) -> None:
-            renewed = (scope.get("state") or {}).get("renewed_cookie")
-            if message["type"] == "http.response.start" and renewed:
-                headers = MutableHeaders(scope=message)
-                prefix = f"{SESSION_COOKIE}="
-                if not any(v.startswith(prefix) for v in headers.getlist("set-cookie")):
-                    headers.append("set-cookie", renewed)
+        async def send_edited(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.edit(scope, MutableHeaders(scope=message))
             await send(message)
 
-        await self.app(scope, receive, send_renewed)
+        await self.app(scope, receive, send_edited)
+
+
+class RenewCookieMiddleware(ResponseHeadersMiddleware):
+    """Sends a renewed session cookie (a fresh Max-Age) on the response of a request whose
+    server-side session slid, unless the response sets the session cookie itself (logout)."""
+
+    def edit(self, scope: Scope, headers: MutableHeaders) -> None:
+        renewed = (scope.get("state") or {}).get("renewed_cookie")
+        prefix = f"{SESSION_COOKIE}="
+        if renewed and not any(v.startswith(prefix) for v in headers.getlist("set-cookie")):
+            headers.append("set-cookie", renewed)
 
 
 def _bearer(request: Request) -> str | None:
