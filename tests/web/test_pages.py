@@ -274,31 +274,33 @@ def test_sources_page_and_api_show_each_accounts_health_and_its_incidents(
     make_account(session, "replayed")  # not polled: not a source to watch
     for minutes in (50, 20):
         make_post(session, late, created_at=NOW - timedelta(minutes=minutes), ingested_at=NOW)
-    gap = open_incident(
-        session=session,
-        account_id=late.id,
-        kind="window_gap",
-        severity="error",
-        detail=f"mentions older than search reaches are lost {HOSTILE}",
-        now=NOW - timedelta(hours=1),
-    )
-    filled = open_incident(
-        session=session,
-        account_id=late.id,
-        kind="window_overflow",
-        severity="info",
-        detail="1,500 mentions between polls; 700 filled from search",
-        now=NOW - timedelta(days=1),
-    )
-    old = open_incident(
-        session=session,
-        account_id=late.id,
-        kind="window_overflow",
-        severity="info",
-        detail="last month's",
-        now=NOW - timedelta(days=10),
-    )
-    assert gap is not None and filled is not None and old is not None
+    incidents = [
+        open_incident(
+            session=session,
+            account_id=late.id,
+            kind=kind,
+            severity=severity,
+            detail=detail,
+            now=NOW - age,
+        )
+        for kind, severity, detail, age in (
+            (
+                "window_gap",
+                "error",
+                f"older than search reaches: lost {HOSTILE}",
+                timedelta(hours=1),
+            ),
+            (
+                "window_overflow",
+                "info",
+                "1,500 mentions; 700 filled from search",
+                timedelta(days=1),
+            ),
+            ("window_overflow", "info", "last month's", timedelta(days=10)),
+        )
+    ]
+    assert None not in incidents
+    gap, filled, old = (i for i in incidents if i is not None)
     session.commit()
 
     api = client.get("/api/sources")
