@@ -133,9 +133,6 @@ def _refresh(session: Session, p: IncomingPost, seen: datetime) -> int | None:
     return int(row.id) if values else None
 
 
-# Rows per multi-row INSERT: well inside SQLite's and PostgreSQL's bound-parameter limits.
-
-
 def ingest_posts(
     *,
     session: Session,
