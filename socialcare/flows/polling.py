@@ -23,7 +23,7 @@ from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, ingest_posts, store_cursors
 from socialcare.scoring.service import refresh_urgency
 from socialcare.sources import ingestion
-from socialcare.sources.base import FetchResult, fetch_pages
+from socialcare.sources.base import ACCOUNT_WINDOW, FetchResult, fetch_pages
 from socialcare.sources.registry import get_source
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,14 @@ def _begin(account_id: int, holder: str, settings: Settings) -> tuple | None:
             release_lease(session=session, name=lease_name(account_id), holder=holder, now=now)
             return None
         windows = ingestion.rate_windows(session=session, account_id=account_id)
+        shared = windows.get(ACCOUNT_WINDOW)
+        if shared is not None and shared.spent(now):
+            # The last answer said no request is left: wait for the reset instead of spending a
+            # request on a 429 (the window is the platform's, shared by every worker).
+            log.info("account %s: rate window spent until %s", account_id, shared.reset_at)
+            account.next_poll_at = shared.reset_at
+            release_lease(session=session, name=lease_name(account_id), holder=holder, now=now)
+            return None
         interval = account.poll_interval_seconds or settings.poll_interval_seconds
         return account_ref(account), dict(account.cursors), account.source, windows, interval
 

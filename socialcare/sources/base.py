@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -53,6 +53,52 @@ class RateWindow:
     limit: int
     remaining: int
     reset_at: datetime
+
+    def spent(self, now: datetime) -> bool:
+        """No request left until reset_at, which is still ahead."""
+        return self.remaining <= 0 and self.reset_at > now
+
+
+# The endpoint name of a window that covers every request made for an account (Mastodon's and
+# Bluesky's limits are per token, not per endpoint): when it is spent, no poll can be made.
+ACCOUNT_WINDOW = "api"
+_MAX_COUNT_DIGITS = 12  # more than any real limit or epoch, few enough to stay finite
+
+
+def header_count(value: str | None) -> int | None:
+    """A rate-limit header's number: ASCII digits only (a header is untrusted text)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    return int(value) if len(value) <= _MAX_COUNT_DIGITS else None
+
+
+def epoch_time(value: str | None) -> datetime | None:
+    """A rate-limit header's epoch seconds as a time; None when unreadable or out of range."""
+    seconds = header_count(value)
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def read_window(
+    limit: str | None, remaining: str | None, reset_at: datetime | None
+) -> RateWindow | None:
+    """A rate window from a platform's limit and remaining headers and its reset time; None
+    when any of them is missing or unreadable."""
+    most, left = header_count(limit), header_count(remaining)
+    if most is None or left is None or reset_at is None:
+        return None
+    return RateWindow(most, left, reset_at)
+
+
+def wait_if_spent(remaining: str | None, reset_at: datetime | None, now: datetime) -> float | None:
+    """Seconds until reset_at when the answer said no request is left, else None."""
+    if remaining != "0" or reset_at is None:
+        return None
+    return max(0.0, (reset_at - now).total_seconds())
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from atproto_client import models
 
 from socialcare.config import Settings
 from socialcare.errors import ReplyOutcomeUnknown, SourceError
-from socialcare.sources.base import AccountRef, FetchResult, IncomingPost, SentReply
+from socialcare.sources.base import ACCOUNT_WINDOW, AccountRef, FetchResult, IncomingPost, SentReply
 from socialcare.sources.bluesky_client import Session, seconds_until_reset
 from socialcare.sources.bluesky_parse import (
     PLATFORM,
@@ -190,7 +190,9 @@ class BlueskySource:
             observed_at=observed_at,
             next_poll_in=seconds_until_reset(self.session.last_headers, datetime.now(UTC)),
             requests_made=requests_made,
-            rate_windows={"api": window} if (window := self.session.request.window) else {},
+            rate_windows={ACCOUNT_WINDOW: window}
+            if (window := self.session.request.window)
+            else {},
         )
 
     def _add_reach(self, account: AccountRef, found: dict[str, IncomingPost]) -> int:

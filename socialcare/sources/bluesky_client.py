@@ -18,14 +18,18 @@ from atproto_core.exceptions import AtProtocolError
 
 from socialcare.config import Settings
 from socialcare.errors import RateLimited, ReplyOutcomeUnknown, SourceError
-from socialcare.sources.base import RateWindow
+from socialcare.sources.base import (
+    RateWindow,
+    epoch_time,
+    header_count,
+    read_window,
+    wait_if_spent,
+)
 
 log = logging.getLogger(__name__)
 
 # Errors a PDS answers when the session's tokens have expired or been revoked: log in again.
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
-# An epoch in seconds has at most this many digits; more is not a time.
-_MAX_EPOCH_DIGITS = 12
 
 
 class LenientRequest(Request):
@@ -56,32 +60,25 @@ class LenientRequest(Request):
 
 def reset_time(headers: Mapping[str, str], now: datetime) -> datetime | None:
     """When the rate window reopens: ``ratelimit-reset`` (epoch seconds), else ``retry-after``."""
-    reset = headers.get("ratelimit-reset", "")
-    if reset.isascii() and reset.isdigit() and len(reset) <= _MAX_EPOCH_DIGITS:
-        return datetime.fromtimestamp(int(reset), tz=UTC)
-    after = headers.get("retry-after", "")
-    if after.isascii() and after.isdigit() and len(after) <= _MAX_EPOCH_DIGITS:
-        return now + timedelta(seconds=int(after))
-    return None
+    reset = epoch_time(headers.get("ratelimit-reset"))
+    if reset is not None:
+        return reset
+    after = header_count(headers.get("retry-after"))
+    return None if after is None else now + timedelta(seconds=after)
 
 
 def rate_window(headers: Mapping[str, str], now: datetime) -> RateWindow | None:
     """ratelimit-limit, -remaining and -reset as a RateWindow; None when absent or unreadable."""
-    values = [headers.get(f"ratelimit-{name}", "") for name in ("limit", "remaining")]
-    if not headers.get("ratelimit-reset") or not all(
-        v.isascii() and v.isdigit() and len(v) <= 12 for v in values
-    ):
-        return None
-    reset = reset_time(headers, now)
-    return None if reset is None else RateWindow(int(values[0]), int(values[1]), reset)
+    return read_window(
+        headers.get("ratelimit-limit"),
+        headers.get("ratelimit-remaining"),
+        epoch_time(headers.get("ratelimit-reset")),
+    )
 
 
 def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds until the window reopens when the answer said no request is left, else None."""
-    if headers.get("ratelimit-remaining") != "0":
-        return None
-    reset = reset_time(headers, now)
-    return None if reset is None else max(0.0, (reset - now).total_seconds())
+    return wait_if_spent(headers.get("ratelimit-remaining"), reset_time(headers, now), now)
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from socialcare.config import Settings
-from socialcare.sources.base import RateWindow
+from socialcare.sources.base import RateWindow, epoch_time, read_window
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,11 @@ REDIS_RETRY_SECONDS = 30.0
 
 def window_from_headers(headers: Mapping[str, str]) -> RateWindow | None:
     """The x-rate-limit-* headers as a RateWindow; None when absent or not numbers."""
-    values = [headers.get(f"x-rate-limit-{n}", "") for n in ("limit", "remaining", "reset")]
-    if not all(v.isascii() and v.isdigit() and len(v) <= 12 for v in values):
-        return None
-    limit, remaining, reset = (int(v) for v in values)
-    return RateWindow(limit, remaining, datetime.fromtimestamp(reset, tz=UTC))
+    return read_window(
+        headers.get("x-rate-limit-limit"),
+        headers.get("x-rate-limit-remaining"),
+        epoch_time(headers.get("x-rate-limit-reset")),
+    )
 
 
 class RateBudget(Protocol):

@@ -27,6 +27,7 @@ from mastodon import Mastodon, MastodonError
 from socialcare.config import Settings
 from socialcare.errors import ReplyOutcomeUnknown, SourceError
 from socialcare.sources.base import (
+    ACCOUNT_WINDOW,
     AccountRef,
     FetchResult,
     IncomingPost,
@@ -225,7 +226,7 @@ class MastodonSource:
             observed_at=observed_at,
             next_poll_in=wait if wait is not None else (1.0 if more else None),
             requests_made=requests_made,
-            rate_windows={"api": self.window} if self.window is not None else {},
+            rate_windows={ACCOUNT_WINDOW: self.window} if self.window is not None else {},
         )
 
     @staticmethod

@@ -15,7 +15,13 @@ from html.parser import HTMLParser
 from typing import Any
 
 from socialcare.errors import SourceError
-from socialcare.sources.base import IncomingPost, RateWindow
+from socialcare.sources.base import (
+    IncomingPost,
+    RateWindow,
+    epoch_time,
+    read_window,
+    wait_if_spent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,36 +310,26 @@ def item_ids(items: object) -> list[str]:
     return [i for i in (id_of(_mapping(item).get("id")) for item in items) if i is not None]
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return headers.get(f"X-RateLimit-{name}") or headers.get(f"x-ratelimit-{name.lower()}")
+
+
 def reset_time(headers: Mapping[str, str]) -> datetime | None:
     """X-RateLimit-Reset as a time (Mastodon sends ISO 8601; some servers an epoch)."""
-    value = headers.get("X-RateLimit-Reset") or headers.get("x-ratelimit-reset")
+    value = _header(headers, "Reset")
     if not isinstance(value, str) or not value.isascii() or len(value) > 40:
         return None
-    if value.isdigit():
-        try:
-            return datetime.fromtimestamp(int(value), tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return parse_time(value)
+    return epoch_time(value) if value.isdigit() else parse_time(value)
 
 
 def rate_window(headers: Mapping[str, str]) -> RateWindow | None:
     """X-RateLimit-Limit, -Remaining and -Reset as a RateWindow (Mastodon's limit counts every
     request of the access token); None when absent or unreadable."""
-    values = [
-        headers.get(f"X-RateLimit-{name}") or headers.get(f"x-ratelimit-{name.lower()}") or ""
-        for name in ("Limit", "Remaining")
-    ]
-    reset = reset_time(headers)
-    if reset is None or not all(v.isascii() and v.isdigit() and len(v) <= 12 for v in values):
-        return None
-    return RateWindow(int(values[0]), int(values[1]), reset)
+    return read_window(
+        _header(headers, "Limit"), _header(headers, "Remaining"), reset_time(headers)
+    )
 
 
 def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds until the rate window resets when the answer said no request is left, else None."""
-    remaining = headers.get("X-RateLimit-Remaining") or headers.get("x-ratelimit-remaining")
-    reset = reset_time(headers)
-    if remaining != "0" or reset is None:
-        return None
-    return max(0.0, (reset - now).total_seconds())
+    return wait_if_spent(_header(headers, "Remaining"), reset_time(headers), now)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from socialcare.errors import ReplyOutcomeUnknown, SourceError
-from socialcare.sources.base import IncomingPost
+from socialcare.sources.base import IncomingPost, epoch_time, wait_if_spent
 
 log = logging.getLogger(__name__)
 
@@ -289,13 +289,8 @@ def as_payload(answer: Any) -> dict[str, Any]:
 
 def seconds_until_reset(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds until X's rate window resets when the answer said no request is left, else None."""
-    remaining, reset = headers.get("x-rate-limit-remaining"), headers.get("x-rate-limit-reset")
-    # An epoch in seconds: ASCII digits, and few enough that the arithmetic stays finite.
-    if remaining != "0" or not isinstance(reset, str) or not reset.isascii():
-        return None
-    if not reset.isdigit() or len(reset) > _MAX_ID_DIGITS:
-        return None
-    return max(0.0, int(reset) - now.timestamp())
+    reset = epoch_time(headers.get("x-rate-limit-reset"))
+    return wait_if_spent(headers.get("x-rate-limit-remaining"), reset, now)
 
 
 def brand_reply_post(

@@ -16,10 +16,13 @@ from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner
+from socialcare.flows.polling import lease_name as poll_lease
+from socialcare.leases import Lease
 from socialcare.posts.models import Account, Post
 from socialcare.posts.service import ensure_account
 from socialcare.setup import add_agent
-from socialcare.sources import registry
+from socialcare.sources import ingestion, registry
+from socialcare.sources.base import ACCOUNT_WINDOW, RateWindow
 from tests.standins.mastodon_api import MastodonStandIn
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -200,6 +203,41 @@ def test_a_429_postpones_the_account_until_the_reset_without_moving_the_cursor(
         assert not account.failing and "429" in (account.last_error or "")
         assert "notifications_min_id" not in account.cursors
     assert _poll(m_settings) == 1
+
+
+def test_a_spent_rate_window_defers_the_poll_to_its_reset_without_a_request(
+    m_settings, api, ann, model
+) -> None:
+    api.post(ann, "@AcmeCare is anyone there?")
+    assert _poll(m_settings) == 1
+    with session_scope(m_settings) as s:
+        account_id = _account(s).id
+        stored = ingestion.rate_windows(session=s, account_id=account_id)[ACCOUNT_WINDOW]
+        assert stored.limit == api.rate_limit and 0 < stored.remaining < api.rate_limit
+        # The last answer of a poll said the window is spent.
+        reset = datetime.now(UTC) + timedelta(minutes=4)
+        spent = RateWindow(limit=api.rate_limit, remaining=0, reset_at=reset)
+        ingestion.store_rate_windows(
+            session=s, account_id=account_id, windows={ACCOUNT_WINDOW: spent}, now=T0
+        )
+    api.post(ann, "@AcmeCare hello?")
+    made = sum(api.requests.values())
+
+    assert _poll(m_settings) == 0
+
+    assert sum(api.requests.values()) == made  # not one request spent on a certain 429
+    with session_scope(m_settings) as s:
+        account = _account(s)
+        assert account.next_poll_at == reset and not account.failing
+        lease = s.get(Lease, poll_lease(account.id))
+        assert lease is None or lease.expires_at <= datetime.now(UTC)  # free for the next poll
+        # Once the reset has passed, the poll goes ahead.
+        past = RateWindow(limit=api.rate_limit, remaining=0, reset_at=datetime.now(UTC))
+        ingestion.store_rate_windows(
+            session=s, account_id=account.id, windows={ACCOUNT_WINDOW: past}, now=T0
+        )
+    assert _poll(m_settings) == 1
+    assert sum(api.requests.values()) > made
 
 
 def test_an_operator_adds_and_polls_a_mastodon_account_from_the_command_line(

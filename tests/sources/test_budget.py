@@ -46,6 +46,13 @@ def test_headers_become_a_window_and_junk_headers_none() -> None:
     )
     assert window_from_headers({**headers, "x-rate-limit-reset": "soon"}) is None
     assert window_from_headers({}) is None
+    # Digits, but a time past the calendar's end; digits of another script; a huge number.
+    for reset in ("999999999999", "١٧٠٠٠٠٠٠٠٠", "9" * 5000):
+        assert window_from_headers({**headers, "x-rate-limit-reset": reset}) is None
+    assert (
+        window_from_headers({**headers, "x-rate-limit-remaining": "-1", "x-rate-limit-reset": "1"})
+        is None
+    )
 
 
 def test_a_spent_window_refuses_until_its_reset_and_a_new_window_allows(budget) -> None:
