@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -184,7 +185,7 @@ def queue(
     now = request_now(request)
     rows, total = queries.queue_rows(session, now=now, where=f, limit=limit, offset=offset)
     seen = actions.viewers(session=session, case_ids=[r.id for r in rows], now=now)
-    body = [{**row.to_json(), "viewers": seen.get(row.id, [])} for row in rows]
+    body = [replace(row, viewers=seen.get(row.id, [])).to_json() for row in rows]
     return JSONResponse(body, headers={"X-Total-Count": str(total)})
 
 
@@ -410,9 +411,9 @@ def floor(request: Request, session: SessionDep, actor: FloorReader) -> Any:
     """Who holds what, what is about to breach, who asked for a lead."""
     data = queries.floor(session, now=request_now(request))
     return m.FloorOut(
-        held=[m.QueueItem(**r.__dict__) for r in data["held"]],
-        soon=[m.QueueItem(**r.__dict__) for r in data["soon"]],
-        asked=[m.QueueItem(**r.__dict__) for r in data["asked"]],
+        held=data["held"],
+        soon=data["soon"],
+        asked=data["asked"],
         per_agent=dict(data["per_agent"]),
     )
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from socialcare.web.queries import QueueRow
+
 
 class ErrorOut(BaseModel):
     detail: str
@@ -20,31 +22,7 @@ class Me(BaseModel):
     permissions: list[str]
 
 
-class QueueItem(BaseModel):
-    id: int
-    priority: str
-    urgency: float
-    topic: str | None
-    customer_handle: str
-    text: str
-    reasons: list[str]
-    top_reasons: list[str]
-    followers: int | None
-    verified: bool
-    team: str | None
-    status: str
-    claimed_by: str | None
-    platform: str
-    claimed_at: datetime | None
-    claim_expires_at: datetime | None
-    needs_lead: bool
-    opened_at: datetime
-    sla_due_at: datetime | None
-    first_response_at: datetime | None
-    response_seconds: float | None
-    sla_label: str
-    overdue: bool
-    viewers: list[str] = []
+QueueItem = QueueRow  # one open case, as the web pages show it
 
 
 class CaseOut(BaseModel):

@@ -23,7 +23,8 @@ TEXT_LIMIT = 280
 
 @dataclass
 class QueueRow:
-    """One open case as the queue page and /api/queue show it."""
+    """One open case as the queue page, /api/queue and the floor show it (the API's schema
+    too)."""
 
     id: int
     priority: str
@@ -48,6 +49,7 @@ class QueueRow:
     response_seconds: float | None
     sla_label: str
     overdue: bool
+    viewers: list[str] = field(default_factory=list)  # who has the case open (for the API)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; timestamps in ISO 8601."""
