@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import signal
@@ -22,6 +23,18 @@ from socialcare.posts.models import Post, Score
 from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA, migrated
 
 HEAD = SHARED_DATA / "twcs" / "twcs_head_1000.csv"
+
+
+def head_of(path: Path, rows: int, into: Path) -> Path:
+    """The first `rows` rows of a CSV file (and its header), written to `into`."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        kept = [next(reader) for _ in range(rows + 1)]
+    with into.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(kept)
+    return into
+
+
 DEADLINE = 300.0
 
 

@@ -4,15 +4,13 @@ Three deployments: Redis and PostgreSQL (production), RabbitMQ and PostgreSQL, a
 default (file-system broker and SQLite, no servers). A TWCS file is replayed at a large speed-up;
 every customer thread must end as a scored, routed case with first responses from the brand's
 replies, and polling the same posts again must duplicate nothing. The production deployment
-replays the whole 1,000-row file; the other two its first 300 rows (the same path, a third of the
+replays the whole 1,000-row file; the other two its first 200 rows (the same path, a fifth of the
 scoring time).
 """
 
 from __future__ import annotations
 
-import csv
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -21,20 +19,11 @@ from socialcare.cases.models import Case
 from socialcare.db import session_scope
 from socialcare.posts.models import Account
 from socialcare.setup import ensure_replay_feed
-from tests.e2e.conftest import HEAD, stage_counts, wait_for
+from tests.e2e.conftest import HEAD, head_of, stage_counts, wait_for
 from tests.flows.test_import import expected_first_responses
 
 pytestmark = pytest.mark.slow
-SHORT = 300  # rows replayed on the deployments other than production
-
-
-def head_of(path: Path, rows: int, into: Path) -> Path:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        kept = [next(reader) for _ in range(rows + 1)]
-    with into.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(kept)
-    return into
+SHORT = 200  # rows replayed on the deployments other than production
 
 
 def test_a_replayed_file_becomes_scored_routed_cases_with_first_responses(

@@ -53,12 +53,12 @@ BRAND = "AcmeCare"
 # by default, the size CI runs on every change.
 SOAK = os.environ.get("SOCIALCARE_SOAK") == "1"
 SOURCE = "spotifycares_inbound_15k.csv" if SOAK else "twcs_random_5000.csv"
-MENTIONS = 10_000 if SOAK else 1000
-CUSTOMERS = 2000 if SOAK else 300
+MENTIONS = 10_000 if SOAK else 700
+CUSTOMERS = 2000 if SOAK else 220
 FIRST = 5  # published before the rest, so the first poll sets the mentions cursor
 RELEASE_PER_SECOND = 50 if SOAK else 35
-REPLIES = 400 if SOAK else 120  # the agent stops after this many
-MIN_REPLIES = 350 if SOAK else 100
+REPLIES = 400 if SOAK else 90  # the agent stops after this many
+MIN_REPLIES = 350 if SOAK else 75
 AGENT_LIMIT = 300.0 if SOAK else 90.0  # seconds the agent may go on after the last kill
 KILLS = 20 if SOAK else 10
 KILL_GAP = (4.0, 14.0) if SOAK else (1.0, 5.0)  # seconds between kills, drawn uniformly

@@ -19,10 +19,11 @@ from sqlalchemy import select, text
 from socialcare.cases.models import Case
 from socialcare.db import session_scope
 from socialcare.setup import ensure_replay_feed
-from tests.e2e.conftest import HEAD, stage_counts, wait_for
+from tests.e2e.conftest import HEAD, head_of, stage_counts, wait_for
 from tests.flows.test_import import expected_first_responses
 
 pytestmark = pytest.mark.slow
+ROWS = 500  # rows of the TWCS file replayed: enough for work to be in flight at each outage
 
 REDIS_START = [
     "redis-server",
@@ -90,6 +91,10 @@ def _assert_every_post_done_and_first_responses_right(settings) -> None:  # type
             assert seconds == expected[case.id], f"case {case.id}"
 
 
+def _replayed(tmp_path: Path) -> Path:
+    return head_of(HEAD, ROWS, tmp_path / "twcs_head.csv")
+
+
 def _answers(check) -> bool:  # type: ignore[no-untyped-def]
     try:
         return bool(check())
@@ -98,10 +103,10 @@ def _answers(check) -> bool:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("deployment", ["redis+postgres"], indirect=True)
-def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment):
+def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment, tmp_path):
     dep, settings = deployment
     with session_scope(settings) as s:
-        ensure_replay_feed(session=s, files=[HEAD], speedup=100000)
+        ensure_replay_feed(session=s, files=[_replayed(tmp_path)], speedup=100000)
 
     def some_progress() -> bool:
         return stage_counts(settings)["cases"] > 20
@@ -123,7 +128,7 @@ def test_work_completes_after_redis_is_flushed_and_postgres_restarted(deployment
             c = stage_counts(settings)
         except Exception:
             return False
-        return c["posts"] == 1000 and c["waiting"] == 0
+        return c["posts"] == ROWS and c["waiting"] == 0
 
     took = wait_for(done, "all work to complete after the outages", 300, detail=dep.log_tail)
     _assert_every_post_done_and_first_responses_right(settings)
@@ -149,7 +154,7 @@ def _reset_connections(settings) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("deployment", ["redis+postgres"], indirect=True)
-def test_work_completes_when_database_connections_are_reset_mid_run(deployment):
+def test_work_completes_when_database_connections_are_reset_mid_run(deployment, tmp_path):
     from fastapi.testclient import TestClient
 
     from socialcare.web import create_app
@@ -162,7 +167,7 @@ def test_work_completes_when_database_connections_are_reset_mid_run(deployment):
         client.headers.update(bearer(s, "watcher", "agent"))
     assert client.get("/api/queue").status_code == 200  # the web app holds a pooled connection
     with session_scope(settings) as s:
-        ensure_replay_feed(session=s, files=[HEAD], speedup=100000)
+        ensure_replay_feed(session=s, files=[_replayed(tmp_path)], speedup=100000)
     wait_for(lambda: stage_counts(settings)["cases"] > 20, "the first cases", 180, dep.log_tail)
     cut = 0
     for _ in range(6):
@@ -173,7 +178,7 @@ def test_work_completes_when_database_connections_are_reset_mid_run(deployment):
     def done() -> bool:
         assert dep.alive(), dep.log_tail()
         c = stage_counts(settings)
-        return c["posts"] == 1000 and c["waiting"] == 0
+        return c["posts"] == ROWS and c["waiting"] == 0
 
     took = wait_for(done, "all work to complete after the resets", 300, dep.log_tail)
     # The web app's pooled connection was cut too: its next requests reconnect by themselves.
