@@ -171,7 +171,7 @@ def me(actor: QueueReader) -> m.Me:
     )
 
 
-@router.get("/queue", response_model=list[m.QueueItem])
+@router.get("/queue", response_model=list[queries.QueueRow])
 def queue(
     request: Request,
     session: SessionDep,

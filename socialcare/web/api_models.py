@@ -22,9 +22,6 @@ class Me(BaseModel):
     permissions: list[str]
 
 
-QueueItem = QueueRow  # one open case, as the web pages show it
-
-
 class CaseOut(BaseModel):
     id: int
     platform: str
@@ -229,7 +226,7 @@ class SourcesOut(BaseModel):
 
 
 class FloorOut(BaseModel):
-    held: list[QueueItem]
-    soon: list[QueueItem]
-    asked: list[QueueItem]
+    held: list[QueueRow]
+    soon: list[QueueRow]
+    asked: list[QueueRow]
     per_agent: dict[str, int]
