@@ -58,7 +58,10 @@ def _serve(conn: Connection, mentions: int) -> None:
         if command == "release":
             conn.send(api.release(arg))
         elif command == "stats":
-            conn.send({"requests": dict(api.requests), "errors": list(api.errors)})
+            answering = sum(end - start for _, start, end in api.calls)
+            conn.send(
+                {"requests": dict(api.requests), "errors": list(api.errors), "answering": answering}
+            )
         else:
             api.stop()
             conn.send(None)
@@ -161,7 +164,8 @@ def main() -> None:
     before = standin.call("stats")["requests"]
     with engine.connect() as conn:
         first_id = conn.execute(select(func.max(Post.id))).scalar_one()
-    stored, polls, seconds = 0, 0, 0.0
+    stored, polls, seconds, cpu_s = 0, 0, 0.0, 0.0
+    answering_before = standin.call("stats")["answering"]
     store_s[0] = 0.0
     polling._store_page = timed_store_page  # type: ignore[assignment]
     profiler = cProfile.Profile() if args.profile else None
@@ -169,13 +173,14 @@ def main() -> None:
     while left > 0:
         n = standin.call("release", min(args.round, left))
         left -= n
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         stored += poll()
         if profiler:
             profiler.disable()
         seconds += time.perf_counter() - started
+        cpu_s += time.process_time() - cpu
         polls += 1
     stats = standin.call("stats")
     standin.stop()
@@ -211,6 +216,8 @@ def main() -> None:
                     "polls": round(seconds, 2),
                     "storing_pages": round(store_s[0], 2),
                     "fetching_and_committing": round(seconds - store_s[0], 2),
+                    "polls_cpu": round(cpu_s, 2),
+                    "standin_answering": round(stats["answering"] - answering_before, 2),
                     "bulk_insert": round(bulk_s, 2),
                 },
                 "target_ingest_over_bulk": 0.5,

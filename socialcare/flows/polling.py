@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from socialcare.posts.service import account_ref, ingest_posts, store_cursors
 from socialcare.scoring.service import refresh_urgency
 from socialcare.sources import ingestion
 from socialcare.sources.base import ACCOUNT_WINDOW, FetchResult, fetch_pages
+from socialcare.sources.read_ahead import ReadAhead
 from socialcare.sources.registry import get_source
 
 log = logging.getLogger(__name__)
@@ -226,6 +228,7 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
     leaves; returns the posts stored. Another worker's poll of the account makes this a no-op."""
     settings = settings or get_settings()
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    leased = time.monotonic()  # the lease runs from no earlier than this
     begun = _begin(account_id, holder, settings)
     if begun is None:
         return 0
@@ -235,20 +238,25 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
     if remember is not None:
         remember(account_id, windows)
     total = found = 0
-    pages = fetch_pages(source, ref, cursors)
+    # The next page is fetched while this one is stored (one page ahead, no more).
+    pages = ReadAhead(fetch_pages(source, ref, cursors), name=f"poll-{account_id}")
     try:
         for page in pages:
             with session_scope(settings) as session:
                 now = utcnow()
-                if not hold_lease(
-                    session=session,
-                    name=lease_name(account_id),
-                    holder=holder,
-                    seconds=settings.poll_lease_seconds,
-                    now=now,
-                ):
-                    log.warning("poll of account %s lost its lease; stopping", account_id)
-                    return total
+                # An unexpired lease is nobody else's to take: it is renewed once a third of its
+                # term has passed, not on every page (two statements a page saved).
+                if time.monotonic() - leased >= settings.poll_lease_seconds / 3:
+                    leased = time.monotonic()
+                    if not hold_lease(
+                        session=session,
+                        name=lease_name(account_id),
+                        holder=holder,
+                        seconds=settings.poll_lease_seconds,
+                        now=now,
+                    ):
+                        log.warning("poll of account %s lost its lease; stopping", account_id)
+                        return total
                 query = select(Account).where(Account.id == account_id)
                 if session.get_bind().dialect.name == "postgresql":
                     query = query.with_for_update()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+import orjson
+from sqlalchemy import TextClause, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from socialcare.db import insert_for, utcnow
@@ -17,6 +20,7 @@ from socialcare.posts.models import (
     Account,
     Post,
 )
+from socialcare.posts.storable import clean_json, clean_text
 from socialcare.scoring.urgency import engagement_total
 from socialcare.sources.base import AccountRef, IncomingPost
 
@@ -168,17 +172,7 @@ def ingest_posts(
         rows.append(_post_row(p, target.id, observed_at, now, grace_seconds, read_on))
     inserted: dict[tuple[str, str], int] = {}
     if rows:
-        # One statement, compiled once and cached; executed with many parameter sets, the driver
-        # sends it as multi-row INSERTs ("insertmanyvalues"), RETURNING what was inserted.
-        # On the table, not the ORM entity: the ORM's bulk insert splits rows by which of their
-        # values are NULL, into many small statements.
-        table = Post.__table__
-        stmt = (
-            insert_for(session)(table)
-            .on_conflict_do_nothing(index_elements=["platform", "external_id"])
-            .returning(table.c.id, table.c.platform, table.c.external_id)
-        )
-        for hit in session.execute(stmt, rows):
+        for hit in _insert_rows(session, rows):
             inserted[(hit.platform, hit.external_id)] = int(hit.id)
     for p, row in zip(posts, rows, strict=True):
         stage = row["stage"]
@@ -197,6 +191,81 @@ def ingest_posts(
         else:
             result.to_score.append(new_id)
     return result
+
+
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> Any:
+    """Insert rows into posts, skipping those already stored; the inserted ones' id, platform
+    and external_id come back."""
+    rows, payload = _encoded(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # The page travels as one JSON parameter that the server unpacks: the statement is short
+        # and the same for every page, where a multi-row INSERT of a page has thousands of
+        # placeholders for the driver to rewrite on every call.
+        return session.execute(_pg_insert_from_json(tuple(rows[0])), {"rows": payload.decode()})
+    # One statement, compiled once and cached; executed with many parameter sets, the driver
+    # sends it as multi-row INSERTs ("insertmanyvalues"), RETURNING what was inserted. On the
+    # table, not the ORM entity: the ORM's bulk insert splits rows by which of their values are
+    # NULL, into many small statements.
+    table = Post.__table__
+    stmt = (
+        insert_for(session)(table)
+        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+        .returning(table.c.id, table.c.platform, table.c.external_id)
+    )
+    return session.execute(stmt, rows)
+
+
+_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def _encoded(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bytes]:
+    """The rows as JSON, cleaned first when a string holds NUL or a lone surrogate (which no
+    database stores: one such post would fail its page on every poll)."""
+    try:
+        payload = orjson.dumps(rows, default=_json_value, option=_ORJSON)
+        if b"\\u0000" not in payload:
+            return rows, payload
+    except orjson.JSONEncodeError:  # a lone surrogate (a second failure is a real error)
+        pass
+    rows = [_storable(row) for row in rows]
+    return rows, orjson.dumps(rows, default=_json_value, option=_ORJSON)
+
+
+def _storable(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: clean_text(value)
+        if isinstance(value, str)
+        else clean_json(value)
+        if isinstance(value, dict)
+        else value
+        for key, value in row.items()
+    }
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; socialcare stores aware UTC datetimes only")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be stored in a post row")
+
+
+@functools.cache
+def _pg_insert_from_json(names: tuple[str, ...]) -> TextClause:
+    """INSERT ... SELECT FROM jsonb_to_recordset(:rows) of the named columns (those _post_row
+    fills), each typed as the posts table declares it."""
+    dialect = postgresql.dialect()
+    columns = [Post.__table__.c[name] for name in names]
+    listed = ", ".join(c.name for c in columns)
+    typed = ", ".join(f"{c.name} {c.type.compile(dialect)}" for c in columns)
+    return text(
+        f"INSERT INTO posts ({listed}) SELECT {listed} "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed}) "
+        "ON CONFLICT (platform, external_id) DO NOTHING "
+        "RETURNING id, platform, external_id"
+    )
 
 
 def _post_row(

@@ -20,6 +20,7 @@ from typing import Any
 import regex
 
 from socialcare.errors import SourceError
+from socialcare.posts.storable import clean_json, clean_text
 from socialcare.sources.base import IncomingPost
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ _URI_RE = re.compile(
 _COMPACT_RE = re.compile(
     r"(did:[a-z]+:[A-Za-z0-9._:%-]+)(?:/([a-zA-Z0-9.-]+))?/([A-Za-z0-9._~:-]+)"
 )
-_LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _SPACE_RE = re.compile(r"\s+")
 _URL_RE = re.compile(r"https?://\S+")
 
@@ -48,26 +48,6 @@ _URL_RE = re.compile(r"https?://\S+")
 def graphemes(text: str) -> int:
     """User-perceived characters (extended grapheme clusters), as Bluesky counts its limit."""
     return len(regex.findall(r"\X", text))
-
-
-def clean_text(value: object) -> str:
-    """A JSON string as text a database stores: NUL and lone surrogates become U+FFFD."""
-    if not isinstance(value, str):
-        return ""
-    return _LONE_SURROGATE_RE.sub("\ufffd", value.replace("\x00", "\ufffd"))
-
-
-def clean_json(value: Any, depth: int = 0) -> Any:
-    """A JSON value with every string (keys too) cleaned; nesting past 32 levels is dropped."""
-    if depth > 32:
-        return None
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, Mapping):
-        return {clean_text(k): clean_json(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_json(v, depth + 1) for v in value]
-    return value if isinstance(value, int | float | bool) or value is None else None
 
 
 def fit_id(value: str) -> str:

@@ -118,12 +118,44 @@ class MemoryBudget:
             return verdict
 
 
+# take() as one script. KEYS: the window hash, the endpoint's active set. ARGV: account id, now
+# (epoch seconds), ACTIVE_SECONDS, shared (1/0), the prefix of the used counters. Answers {0}
+# when the request may go (nothing known, a new window, or within budget: one request reserved)
+# or {1, reset} when the window is spent or the account's share of it used up.
+_TAKE = """
+local w = redis.call('HMGET', KEYS[1], 'limit', 'remaining', 'reset')
+local limit, remaining, reset = tonumber(w[1]), tonumber(w[2]), tonumber(w[3])
+if not (limit and remaining and reset) then return {0} end
+local now = tonumber(ARGV[2])
+local n = 1
+if ARGV[4] == '1' then
+  local active = tonumber(ARGV[3])
+  redis.call('ZADD', KEYS[2], now, ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - active)
+  n = redis.call('ZCARD', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], active * 2)
+end
+if now >= reset then return {0} end
+local share = math.max(1, math.ceil(limit / n))
+local used_key = ARGV[5] .. ':' .. w[3]
+local used = redis.call('INCR', used_key)
+redis.call('EXPIRE', used_key, math.floor(reset - now) + 60)
+if remaining <= 0 or used > share then
+  redis.call('DECR', used_key)
+  return {1, reset}
+end
+redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+return {0}
+"""
+
+
 class RedisBudget:
     """The budget in Redis, under `{namespace}:ratelimit:...`, seen by every worker."""
 
     def __init__(self, client: Any, namespace: str) -> None:
         self.client = client
         self.prefix = f"{namespace}:ratelimit"
+        self._take = client.register_script(_TAKE)
 
     def _key(self, *parts: object) -> str:
         return ":".join([self.prefix, *(str(p) for p in parts)])
@@ -173,21 +205,20 @@ class RedisBudget:
     def take(
         self, account_id: int, endpoint: str, now: datetime, *, shared: bool
     ) -> datetime | None:
-        window = self.window(account_id, endpoint)
-        share = self.share(account_id, endpoint, now, shared=shared)
-        if window is None or now >= window.reset_at:
+        # One round trip, atomic: two workers cannot both take the last request of a window.
+        answer = self._take(
+            keys=[self._key("window", endpoint, account_id), self._key("active", endpoint)],
+            args=[
+                account_id,
+                now.timestamp(),
+                ACTIVE_SECONDS,
+                int(shared),
+                self._key("used", endpoint, account_id),
+            ],
+        )
+        if not answer or int(answer[0]) == 0:
             return None
-        used_key = self._key("used", endpoint, account_id, int(window.reset_at.timestamp()))
-        with self.client.pipeline() as pipe:
-            pipe.incr(used_key)
-            pipe.expire(used_key, int((window.reset_at - now).total_seconds()) + 60)
-            used = int(pipe.execute()[0])
-        verdict = _decide(window, used, share, now)
-        if verdict is not None:
-            self.client.decr(used_key)
-        else:
-            self.client.hincrby(self._key("window", endpoint, account_id), "remaining", -1)
-        return verdict
+        return datetime.fromtimestamp(int(answer[1]), tz=UTC)
 
 
 class FailSafeBudget:

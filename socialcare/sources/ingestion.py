@@ -3,14 +3,16 @@ ingestion incidents (what operators see when a poll cannot be trusted)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from socialcare.db import changed_rows, insert_for
+from socialcare.db import changed_rows
 from socialcare.posts.models import Account, Post
 from socialcare.sources.base import RateWindow
 from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
@@ -57,20 +59,41 @@ def count_reads(
                 .execution_options(synchronize_session=False)
             )
         )
-    stmt = insert_for(session)(ReadUsage).values(
-        account_id=account_id, day=day, requests=requests, reads=len(ids), billed=billed
-    )
     session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["account_id", "day"],
-            set_={
-                "requests": ReadUsage.requests + stmt.excluded.requests,
-                "reads": ReadUsage.reads + stmt.excluded.reads,
-                "billed": ReadUsage.billed + stmt.excluded.billed,
-            },
-        )
+        _add_usage(session.get_bind().dialect.name),
+        {
+            "account_id": account_id,
+            "day": day,
+            "requests": requests,
+            "reads": len(ids),
+            "billed": billed,
+        },
     )
     return billed
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert
+
+
+@functools.cache
+def _add_usage(dialect: str) -> Any:
+    """Add a page's requests and reads to the account's day (built once: every page runs it)."""
+    stmt = _dialect_insert(dialect)(ReadUsage).values(
+        account_id=bindparam("account_id"),
+        day=bindparam("day"),
+        requests=bindparam("requests"),
+        reads=bindparam("reads"),
+        billed=bindparam("billed"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["account_id", "day"],
+        set_={
+            "requests": ReadUsage.requests + stmt.excluded.requests,
+            "reads": ReadUsage.reads + stmt.excluded.reads,
+            "billed": ReadUsage.billed + stmt.excluded.billed,
+        },
+    )
 
 
 def billed_since(*, session: Session, account_id: int | None, since: date) -> int:
@@ -92,27 +115,33 @@ def store_rate_windows(
     *, session: Session, account_id: int, windows: dict[str, RateWindow], now: datetime
 ) -> None:
     """Keep the last rate window seen per endpoint (for status, and budgets without Redis)."""
-    insert = insert_for(session)
-    for endpoint, w in windows.items():
-        stmt = insert(RateLimitState).values(
-            account_id=account_id,
-            endpoint=endpoint,
-            limit=w.limit,
-            remaining=w.remaining,
-            reset_at=w.reset_at,
-            updated_at=now,
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["account_id", "endpoint"],
-                set_={
-                    "limit": stmt.excluded.limit,
-                    "remaining": stmt.excluded.remaining,
-                    "reset_at": stmt.excluded.reset_at,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
-        )
+    rows = [
+        {
+            "account_id": account_id,
+            "endpoint": endpoint,
+            "limit": w.limit,
+            "remaining": w.remaining,
+            "reset_at": w.reset_at,
+            "updated_at": now,
+        }
+        for endpoint, w in sorted(windows.items())
+    ]
+    if rows:
+        session.execute(_keep_window(session.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _keep_window(dialect: str) -> Any:
+    stmt = _dialect_insert(dialect)(RateLimitState)
+    return stmt.on_conflict_do_update(
+        index_elements=["account_id", "endpoint"],
+        set_={
+            "limit": stmt.excluded.limit,
+            "remaining": stmt.excluded.remaining,
+            "reset_at": stmt.excluded.reset_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def rate_windows(*, session: Session, account_id: int) -> dict[str, RateWindow]:

@@ -34,7 +34,7 @@ from socialcare.sources import registry
 from socialcare.sources.models import IngestionIncident, ReadUsage
 from tests.conftest import REDIS_TEST_URL, SHARED_DATA
 from tests.fakes import CueWordComplaints, CueWordSentiment
-from tests.standins.x_api import ALL_FAULTS, XStandIn
+from tests.standins.x_api import ALL_FAULTS, MENTIONS_WINDOW, XStandIn
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,8 @@ SOAK = os.environ.get("SOCIALCARE_SOAK") == "1"
 MENTIONS = int(os.environ.get("SOCIALCARE_DAY_MENTIONS", "10000" if SOAK else "3000"))
 # Mentions per half-hour as shares of the day: night, morning peak, outage burst, evening peak.
 SHAPE = [1] * 12 + [4] * 6 + [2] * 4 + [30] + [3] * 9 + [5] * 6 + [1] * 10
+# Released at once between two polls: past the 800 mentions X keeps reachable.
+BURST = MENTIONS_WINDOW + 200
 REPLIES = 40
 ROUTE_FIRST = 150  # posts scored and routed into cases (for the agent's replies)
 ROUTED = [0]
@@ -145,7 +147,10 @@ def test_a_day_of_mentions_with_a_fifth_of_requests_failing_is_ingested_exactly_
     per_share = (MENTIONS - 5) / sum(SHAPE)
     replies: list[int] = []
     for half_hour, share in enumerate(SHAPE):
-        api.release(max(1, round(share * per_share)) if half_hour < len(SHAPE) - 1 else 10**6)
+        n = max(1, round(share * per_share)) if half_hour < len(SHAPE) - 1 else 10**6
+        if share == max(SHAPE):  # the outage burst: more than X's window, whatever the total
+            n = max(n, BURST)
+        api.release(n)
         tick = time.monotonic() + 0.6
         while time.monotonic() < tick:
             poll_when_due(settings, account_id, runner)

@@ -192,8 +192,9 @@ def test_a_worker_killed_mid_pagination_ten_times_loses_and_duplicates_nothing(s
     assert set(ids) == {t["id"] for t in api.mentions}
     assert max(ids.values()) == 1
     assert api.billed_total == len(ids)  # each post billed once
-    # Only a page in flight when a worker died was read twice.
-    assert api.reads - len(ids) <= KILLS * PAGE, (api.reads, len(ids))
+    # Only the pages in flight when a worker died were read twice: the one being stored and the
+    # one being fetched meanwhile (polls read one page ahead).
+    assert api.reads - len(ids) <= KILLS * 2 * PAGE, (api.reads, len(ids))
     assert not api.errors, api.errors[0]
 
 
