@@ -139,6 +139,7 @@ class BlueskySource:
         return found, newest, fresh, pages
 
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
+        self.session.rate.account_id = account.id
         observed_at = datetime.now(UTC)
         self.session.request.window = None
         did = self._brand_did(account)
@@ -243,6 +244,7 @@ class BlueskySource:
         return uri
 
     def send_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply:
+        self.session.rate.account_id = account.id
         did = self._brand_did(account)
         uri = self._target(in_reply_to)
         action = f"lookup of {in_reply_to}"
@@ -291,6 +293,7 @@ class BlueskySource:
         """Look through the brand's repository, newest first, back to the answered post's time
         (its record key is a TID), for a reply to it with the same text (whitespace-normalised,
         links masked)."""
+        self.session.rate.account_id = account.id
         did = self._brand_did(account)
         uri = self._target(in_reply_to)
         since = tid_time(uri.rsplit("/", 1)[-1])

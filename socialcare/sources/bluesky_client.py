@@ -25,6 +25,7 @@ from socialcare.sources.base import (
     read_window,
     wait_if_spent,
 )
+from socialcare.sources.budget import AccountBudget
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class Session:
         self.client: Client | None = None
         self.did: str | None = None
         self.logins = 0
+        self.rate = AccountBudget(settings, "Bluesky")
 
     def login(self) -> Client:
         handle = self.settings.bluesky_handle.lstrip("@")
@@ -168,7 +170,9 @@ class Session:
     ) -> Any:
         """One XRPC call (a procedure when data is given), logged in again once if the PDS says
         the session's tokens expired: it checks them before doing anything, so even a post is
-        safe to repeat then. Returns the decoded JSON body."""
+        safe to repeat then. Returns the decoded JSON body. Each call is taken from the
+        account's rate budget first (RateLimited, before any request, while it is spent)."""
+        self.rate.take(action)
         for attempt in (1, 2):
             client = self.client or self.login()
             try:
@@ -185,6 +189,8 @@ class Session:
                     self.client = None
                     continue
                 raise as_source_error(action, exc, sending=sending) from exc
+            finally:
+                self.rate.record(self.request.window)
         raise AssertionError("unreachable")
 
     @property

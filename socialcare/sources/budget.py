@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from socialcare.config import Settings
-from socialcare.sources.base import RateWindow, epoch_time, read_window
+from socialcare.errors import RateLimited
+from socialcare.sources.base import ACCOUNT_WINDOW, RateWindow, epoch_time, read_window
 
 log = logging.getLogger(__name__)
 
@@ -279,3 +280,32 @@ def budget_from_settings(settings: Settings) -> RateBudget:
     if not settings.redis_url:
         return MemoryBudget()
     return FailSafeBudget(RedisBudget(redis_client(settings), settings.redis_namespace))
+
+
+class AccountBudget:
+    """The budget of a platform whose limit is the account's own (Mastodon's and Bluesky's: one
+    window for every endpoint): taken from before each request of the account being served and
+    recorded from each answer, where every worker sees it. take() raises RateLimited, before
+    any request, while the window is spent."""
+
+    def __init__(self, settings: Settings, platform: str) -> None:
+        self.budget = budget_from_settings(settings)
+        self.platform = platform
+        self.account_id: int | None = None  # the account the source is serving now
+
+    def take(self, action: str) -> None:
+        if self.account_id is None:
+            return
+        retry_at = self.budget.take(
+            self.account_id, ACCOUNT_WINDOW, datetime.now(UTC), shared=False
+        )
+        if retry_at is not None:
+            raise RateLimited(
+                f"{self.platform} {action}: the account's rate window is spent until "
+                f"{retry_at.isoformat()}",
+                retry_after=retry_at,
+            )
+
+    def record(self, window: RateWindow | None) -> None:
+        if self.account_id is not None and window is not None:
+            self.budget.record(self.account_id, ACCOUNT_WINDOW, window)

@@ -34,6 +34,7 @@ from socialcare.sources.base import (
     RateWindow,
     SentReply,
 )
+from socialcare.sources.budget import AccountBudget
 from socialcare.sources.mastodon_api import (
     TimeoutSession,
     as_source_error,
@@ -84,6 +85,7 @@ class MastodonSource:
         self._client = client
         self._account_ids: dict[str, str] = {}
         self.window: RateWindow | None = None  # the newest rate window an answer gave
+        self.rate = AccountBudget(settings, "Mastodon")
 
     @property
     def client(self) -> Mastodon:
@@ -118,14 +120,19 @@ class MastodonSource:
         sending: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """One request; Mastodon.py failures become SourceError."""
+        """One request within the account's rate budget (RateLimited, before any request, while
+        it is spent); Mastodon.py failures become SourceError."""
+        self.rate.take(action)
+        self.session.last_headers = {}
         try:
             return method(*args, **kwargs)
         except (MastodonError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # Besides its own errors, Mastodon.py can fail on odd answers while reading them.
             raise as_source_error(action, exc, self.session, sending=sending) from exc
         finally:
-            self.window = rate_window(self.session.last_headers) or self.window
+            window = rate_window(self.session.last_headers)
+            self.rate.record(window)
+            self.window = window or self.window
 
     def _brand_id(self, account: AccountRef, cursors: Mapping[str, Any]) -> tuple[str, int]:
         """The brand's account id and the requests it took (0 or 1). The token must be the
@@ -180,6 +187,7 @@ class MastodonSource:
         return pages, False
 
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
+        self.rate.account_id = account.id
         observed_at = datetime.now(UTC)
         self.session.last_headers, self.window = {}, None
         brand_id, requests_made = self._brand_id(account, cursors)
@@ -279,6 +287,7 @@ class MastodonSource:
     def send_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply:
         """Reply with a visibility no wider than the post's, mentioning its author (Mastodon
         delivers a direct status only to the accounts it mentions), under an Idempotency-Key."""
+        self.rate.account_id = account.id
         brand_id, _ = self._brand_id(account, {})  # before posting: nothing may fail after it
         target = self._call(f"status {in_reply_to}", self.client.status, in_reply_to)
         if not isinstance(target, Mapping):
@@ -304,6 +313,7 @@ class MastodonSource:
     def find_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply | None:
         """The brand's reply to in_reply_to with this text: looked for in the post's context,
         or, when that post is gone, in the brand's own statuses since it."""
+        self.rate.account_id = account.id
         brand_id, _ = self._brand_id(account, {})
         wanted = comparable_text(text)
         try:

@@ -202,6 +202,20 @@ def test_a_429_postpones_the_account_until_the_reset_without_moving_the_cursor(
         assert timedelta(seconds=100) < wait <= timedelta(seconds=121)
         assert not account.failing and "429" in (account.last_error or "")
         assert "notifications_min_id" not in account.cursors
+        account_id = account.id
+
+    # The 429 said no request is left until its reset: the rate budget every worker shares
+    # refuses the next poll's requests before they are made.
+    asked = sum(api.requests.values())
+    assert _poll(m_settings) == 0
+    assert sum(api.requests.values()) == asked
+    with session_scope(m_settings) as s:
+        assert "rate window is spent" in (_account(s).last_error or "")
+
+    # Once the window has reset, the poll reads the mention the 429 kept it from.
+    source = registry.get_source("mastodon", m_settings)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    source.rate.budget.record(account_id, ACCOUNT_WINDOW, RateWindow(300, 300, past))
     assert _poll(m_settings) == 1
 
 

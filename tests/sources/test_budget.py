@@ -127,3 +127,29 @@ def test_the_next_interval_follows_the_flow_within_its_bounds_and_the_budget(
     current, found, floor, expected
 ) -> None:
     assert next_interval(current, found, page_size=100, bounds=(15, 300), floor=floor) == expected
+
+
+def test_mastodon_and_bluesky_workers_share_the_accounts_window_through_redis() -> None:
+    from socialcare.config import Settings
+    from socialcare.errors import RateLimited
+    from socialcare.sources.budget import AccountBudget
+
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    settings = Settings(REDIS_URL=f"{REDIS_TEST_URL}/0", REDIS_NAMESPACE=namespace)
+    reset = datetime.now(UTC) + timedelta(minutes=5)
+    one, two = AccountBudget(settings, "Mastodon"), AccountBudget(settings, "Mastodon")
+    one.account_id = two.account_id = 7
+    one.record(RateWindow(300, 2, reset))  # an answer one worker saw
+    two.take("notifications")  # another worker spends the last two requests
+    one.take("statuses")
+    with pytest.raises(RateLimited) as caught:
+        two.take("context of 12")
+    assert caught.value.retry_after == reset.replace(microsecond=0)
+    assert "Mastodon context of 12" in str(caught.value)
+    other = AccountBudget(settings, "Bluesky")
+    other.account_id = 8
+    other.take("listNotifications")  # another account's window is its own
+    client = redis.Redis.from_url(f"{REDIS_TEST_URL}/0")
+    for key in client.scan_iter(f"{namespace}:*"):
+        client.delete(key)
+    client.close()
