@@ -46,9 +46,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The insert of a dialect, by name (on_conflict_do_* on SQLite and PostgreSQL alike)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert
+
+
 def insert_for(session: Session) -> Any:
-    """The dialect's insert (it has on_conflict_do_nothing on SQLite and PostgreSQL alike)."""
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    """The session's dialect's insert (on_conflict_do_* on SQLite and PostgreSQL alike)."""
+    return dialect_insert(session.get_bind().dialect.name)
 
 
 def changed_rows(result: Result[Any]) -> int:

@@ -121,19 +121,26 @@ def _read_cap_allows(session: Session, account: Account, settings: Settings, now
     return True
 
 
+def _hold(
+    session: Session, account_id: int, holder: str, settings: Settings, now: datetime
+) -> bool:
+    """Take or renew the account's poll lease for holder."""
+    return hold_lease(
+        session=session,
+        name=lease_name(account_id),
+        holder=holder,
+        seconds=settings.poll_lease_seconds,
+        now=now,
+    )
+
+
 def _begin(account_id: int, holder: str, settings: Settings) -> tuple | None:
     now = utcnow()
     with session_scope(settings) as session:
         account = session.get(Account, account_id)
         if account is None or not account.active or account.failing:
             return None
-        if not hold_lease(
-            session=session,
-            name=lease_name(account_id),
-            holder=holder,
-            seconds=settings.poll_lease_seconds,
-            now=now,
-        ):
+        if not _hold(session, account_id, holder, settings, now):
             log.info("account %s is being polled by another worker", account_id)
             return None
         if not _read_cap_allows(session, account, settings, now):
@@ -248,13 +255,7 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
                 # term has passed, not on every page (two statements a page saved).
                 if time.monotonic() - leased >= settings.poll_lease_seconds / 3:
                     leased = time.monotonic()
-                    if not hold_lease(
-                        session=session,
-                        name=lease_name(account_id),
-                        holder=holder,
-                        seconds=settings.poll_lease_seconds,
-                        now=now,
-                    ):
+                    if not _hold(session, account_id, holder, settings, now):
                         log.warning("poll of account %s lost its lease; stopping", account_id)
                         return total
                 query = select(Account).where(Account.id == account_id)

@@ -292,6 +292,7 @@ class AccountBudget:
         self.budget = budget_from_settings(settings)
         self.platform = platform
         self.account_id: int | None = None  # the account the source is serving now
+        self._recorded: tuple[int, RateWindow] | None = None  # the last window recorded
 
     def take(self, action: str) -> None:
         if self.account_id is None:
@@ -307,5 +308,10 @@ class AccountBudget:
             )
 
     def record(self, window: RateWindow | None) -> None:
-        if self.account_id is not None and window is not None:
+        """Record an answer's window (one already recorded, as a call without new headers
+        leaves it, is not sent again)."""
+        if self.account_id is None or window is None:
+            return
+        if self._recorded != (self.account_id, window):
             self.budget.record(self.account_id, ACCOUNT_WINDOW, window)
+            self._recorded = (self.account_id, window)

@@ -9,10 +9,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from socialcare.db import changed_rows
+from socialcare.db import changed_rows, dialect_insert
 from socialcare.posts.models import Account, Post
 from socialcare.sources.base import RateWindow
 from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
@@ -72,14 +71,10 @@ def count_reads(
     return billed
 
 
-def _dialect_insert(dialect: str) -> Any:
-    return (postgresql if dialect == "postgresql" else sqlite).insert
-
-
 @functools.cache
 def _add_usage(dialect: str) -> Any:
     """Add a page's requests and reads to the account's day (built once: every page runs it)."""
-    stmt = _dialect_insert(dialect)(ReadUsage).values(
+    stmt = dialect_insert(dialect)(ReadUsage).values(
         account_id=bindparam("account_id"),
         day=bindparam("day"),
         requests=bindparam("requests"),
@@ -132,7 +127,7 @@ def store_rate_windows(
 
 @functools.cache
 def _keep_window(dialect: str) -> Any:
-    stmt = _dialect_insert(dialect)(RateLimitState)
+    stmt = dialect_insert(dialect)(RateLimitState)
     return stmt.on_conflict_do_update(
         index_elements=["account_id", "endpoint"],
         set_={

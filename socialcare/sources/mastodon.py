@@ -189,7 +189,7 @@ class MastodonSource:
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
         self.rate.account_id = account.id
         observed_at = datetime.now(UTC)
-        self.session.last_headers, self.window = {}, None
+        self.window = None  # each request clears the session's last headers itself
         brand_id, requests_made = self._brand_id(account, cursors)
         new_cursors: dict[str, Any] = {**cursors, "account_id": brand_id}
         found: dict[str, IncomingPost] = {}
