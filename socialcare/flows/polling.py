@@ -9,14 +9,16 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import cast
 
 from celery.utils.time import get_exponential_backoff_interval
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from socialcare.cases.service import raise_for_visibility
 from socialcare.config import Settings, get_settings
-from socialcare.db import session_scope, utcnow
+from socialcare.db import changed_rows, get_engine, session_scope, utcnow
 from socialcare.errors import RateLimited, SourceError
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.leases import hold_lease, release_lease
@@ -247,27 +249,31 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
     total = found = 0
     # The next page is fetched while this one is stored (one page ahead, no more).
     pages = ReadAhead(fetch_pages(source, ref, cursors), name=f"poll-{account_id}")
-    try:
-        for page in pages:
-            with session_scope(settings) as session:
+    # One connection and one session for the whole poll, one transaction per page: no pool
+    # checkout (and its liveness ping) per page, and the account is loaded once.
+    with get_engine(settings).connect() as conn, Session(conn, expire_on_commit=False) as session:
+        try:
+            account = session.get_one(Account, account_id)
+            session.commit()
+            for page in pages:
                 now = utcnow()
                 # An unexpired lease is nobody else's to take: it is renewed once a third of its
                 # term has passed, not on every page (two statements a page saved).
                 if time.monotonic() - leased >= settings.poll_lease_seconds / 3:
                     leased = time.monotonic()
                     if not _hold(session, account_id, holder, settings, now):
+                        session.commit()
                         log.warning("poll of account %s lost its lease; stopping", account_id)
                         return total
-                query = select(Account).where(Account.id == account_id)
-                if session.get_bind().dialect.name == "postgresql":
-                    query = query.with_for_update()
-                account = session.execute(query).scalar_one()
-                if account.cursors != cursors:
+                # The cursors move first, on the condition that they are still those this poll
+                # started from: the account's row stays locked until the page commits.
+                if not _move_cursors(session, account, cursors, page.cursors):
+                    session.rollback()
                     log.warning("account %s cursors moved under its poll; stopping", account_id)
                     return total
+                cursors = dict(page.cursors)
                 total += _store_page(session, account, page, settings, enqueue)
                 found += sum(not p.is_brand for p in page.posts)
-                account.cursors = cursors = dict(page.cursors)
                 if page.final:
                     store_cursors(session=session, account=account, cursors=page.cursors)
                     _schedule(account, page, found, interval, settings, now)
@@ -277,12 +283,34 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
                     release_lease(
                         session=session, name=lease_name(account_id), holder=holder, now=now
                     )
-    except SourceError as exc:
-        log.warning("poll of account %s failed: %s", account_id, exc)
-        _fail(account_id, holder, exc, settings)
-    finally:
-        pages.close()
+                session.commit()
+        except SourceError as exc:
+            session.rollback()
+            log.warning("poll of account %s failed: %s", account_id, exc)
+            _fail(account_id, holder, exc, settings)
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            pages.close()
     return total
+
+
+def _move_cursors(session: Session, account: Account, expected: dict, cursors: dict) -> bool:
+    """Set the account's cursors if they are still expected (a compare-and-set that locks the
+    row for the rest of the transaction); False when something else moved them."""
+    table = cast(Table, Account.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = update(table).where(table.c.id == account.id, table.c.cursors == expected)
+        moved = changed_rows(session.execute(stmt.values(cursors=cursors))) == 1
+    else:  # SQLite: the transaction holds the database's write lock from its BEGIN
+        stored = session.execute(select(table.c.cursors).where(table.c.id == account.id))
+        moved = stored.scalar_one() == expected
+        if moved:
+            session.execute(update(table).where(table.c.id == account.id).values(cursors=cursors))
+    if moved:
+        set_committed_value(account, "cursors", dict(cursors))
+    return moved
 
 
 def _schedule(

@@ -74,7 +74,8 @@ def count_reads(
 @functools.cache
 def _add_usage(dialect: str) -> Any:
     """Add a page's requests and reads to the account's day (built once: every page runs it)."""
-    stmt = dialect_insert(dialect)(ReadUsage).values(
+    table = ReadUsage.__table__
+    stmt = dialect_insert(dialect)(table).values(
         account_id=bindparam("account_id"),
         day=bindparam("day"),
         requests=bindparam("requests"),
@@ -84,9 +85,9 @@ def _add_usage(dialect: str) -> Any:
     return stmt.on_conflict_do_update(
         index_elements=["account_id", "day"],
         set_={
-            "requests": ReadUsage.requests + stmt.excluded.requests,
-            "reads": ReadUsage.reads + stmt.excluded.reads,
-            "billed": ReadUsage.billed + stmt.excluded.billed,
+            "requests": table.c.requests + stmt.excluded.requests,
+            "reads": table.c.reads + stmt.excluded.reads,
+            "billed": table.c.billed + stmt.excluded.billed,
         },
     )
 
@@ -127,7 +128,7 @@ def store_rate_windows(
 
 @functools.cache
 def _keep_window(dialect: str) -> Any:
-    stmt = dialect_insert(dialect)(RateLimitState)
+    stmt = dialect_insert(dialect)(RateLimitState.__table__)
     return stmt.on_conflict_do_update(
         index_elements=["account_id", "endpoint"],
         set_={

@@ -108,9 +108,10 @@ def build_client(settings: Settings) -> tweepy.Client:
         consumer_secret=settings.x_api_secret or None,
         access_token=settings.x_access_token or None,
         access_token_secret=settings.x_access_token_secret or None,
-        # The JSON body as it came: the parser reads X's documented shapes directly, and no
-        # tweepy.Tweet/User objects are built for a page only to be turned back into dicts.
-        return_type=dict,
+        # The HTTP response as it came: its JSON is parsed once (as_payload, with orjson), the
+        # parser reads X's documented shapes directly, and no tweepy.Tweet/User objects are
+        # built for a page only to be turned back into dicts.
+        return_type=requests.Response,
         wait_on_rate_limit=False,
     )
 

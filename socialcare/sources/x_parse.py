@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from socialcare.errors import ReplyOutcomeUnknown, SourceError
 from socialcare.sources.base import IncomingPost, epoch_time, wait_if_spent
 
@@ -268,9 +270,14 @@ def _plain(item: Any) -> Any:
 
 
 def as_payload(answer: Any) -> dict[str, Any]:
-    """A client answer (tweepy.Response, a dict, or anything with .json()) as the JSON body."""
+    """A client answer (an HTTP response, tweepy.Response, a dict, or anything with .json()) as
+    the JSON body. A response's bytes are parsed with orjson (several times faster than the
+    standard library on a page of 100 posts); its errors are ValueErrors all the same."""
     if isinstance(answer, dict):
         return answer
+    if isinstance(getattr(answer, "content", None), bytes):
+        body = orjson.loads(answer.content)
+        return body if isinstance(body, dict) else {}
     if not hasattr(answer, "includes") and callable(getattr(answer, "json", None)):
         body = answer.json()
         return body if isinstance(body, dict) else {}

@@ -12,6 +12,7 @@ replies with unknown outcomes) at under a minute here.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
@@ -191,8 +192,11 @@ def test_a_day_of_mentions_with_a_fifth_of_requests_failing_is_ingested_exactly_
     assert api.billed_total / unique <= 1.01
     assert billed == api.billed_total  # what we count is what X bills
     assert kinds["window_overflow"] >= 1  # the outage burst passed the window
+    # Each request fails with probability 0.2: the faults drawn are binomial, and a share
+    # three standard deviations under a fifth fails the run (about 1 in 700 by chance).
     faults = sum(n for kind, n in api.injected.items())
-    assert faults > 0.15 * faulty_requests, (api.injected, faulty_requests)
+    spread = 3 * math.sqrt(faulty_requests * 0.2 * 0.8)
+    assert faults >= 0.2 * faulty_requests - spread, (api.injected, faulty_requests)
     # Faults are drawn at random among the seven kinds: most of them show up in any run.
     assert len({k.split()[0] for k in api.injected}) >= 5, api.injected
     # No reply sent twice; every reply sent once or failed with a reason.
