@@ -215,7 +215,9 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> Any:
     return session.execute(stmt, rows)
 
 
-_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+# Aware datetimes and dates are written by orjson itself (ISO 8601, with their UTC offset);
+# _post_row refuses naive ones before they get here.
+_ORJSON = orjson.OPT_NON_STR_KEYS
 
 
 def _encoded(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bytes]:
@@ -243,12 +245,6 @@ def _storable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_value(value: object) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; socialcare stores aware UTC datetimes only")
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
     raise TypeError(f"{type(value).__name__} cannot be stored in a post row")
 
 
@@ -276,6 +272,8 @@ def _post_row(
     grace_seconds: float,
     read_on: date | None,
 ) -> dict[str, Any]:
+    if p.created_at.tzinfo is None or (observed_at is not None and observed_at.tzinfo is None):
+        raise ValueError("naive datetime given; socialcare stores aware UTC datetimes only")
     stage = _stage(p)
     seen = max(observed_at or p.created_at, p.created_at)
     return {

@@ -150,6 +150,21 @@ return {0}
 """
 
 
+# record() as one script (what _merge does, atomic: no answer recorded between a read and a
+# write is lost). KEYS: the window hash. ARGV: limit, remaining, reset (epoch seconds), the
+# hash's time to live.
+_RECORD = """
+local remaining = tonumber(ARGV[2])
+local old = redis.call('HMGET', KEYS[1], 'remaining', 'reset')
+if old[2] == ARGV[3] and tonumber(old[1]) and tonumber(old[1]) < remaining then
+  remaining = tonumber(old[1])
+end
+redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'remaining', remaining, 'reset', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return remaining
+"""
+
+
 class RedisBudget:
     """The budget in Redis, under `{namespace}:ratelimit:...`, seen by every worker."""
 
@@ -157,24 +172,17 @@ class RedisBudget:
         self.client = client
         self.prefix = f"{namespace}:ratelimit"
         self._take = client.register_script(_TAKE)
+        self._record = client.register_script(_RECORD)
 
     def _key(self, *parts: object) -> str:
         return ":".join([self.prefix, *(str(p) for p in parts)])
 
     def record(self, account_id: int, endpoint: str, window: RateWindow) -> None:
-        key = self._key("window", endpoint, account_id)
-        merged = _merge(self.window(account_id, endpoint), window)
-        with self.client.pipeline() as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "limit": merged.limit,
-                    "remaining": merged.remaining,
-                    "reset": int(merged.reset_at.timestamp()),
-                },
-            )
-            pipe.expire(key, 86400)
-            pipe.execute()
+        # One round trip a response: the merge with what is stored happens in Redis.
+        self._record(
+            keys=[self._key("window", endpoint, account_id)],
+            args=[window.limit, window.remaining, int(window.reset_at.timestamp()), 86400],
+        )
 
     def window(self, account_id: int, endpoint: str) -> RateWindow | None:
         raw = self.client.hgetall(self._key("window", endpoint, account_id))

@@ -76,10 +76,13 @@ def _numeric_id(value: object) -> int | None:
 def _id_of(value: object) -> str | None:
     """An id field of X JSON as a string of digits, else None: X sends ids as strings of at most
     20 ASCII digits (some clients decode them as numbers, accepted below 2**64)."""
+    if type(value) is str:  # the common case, checked without converting it
+        ok = len(value) <= _MAX_ID_DIGITS and value.isascii() and value.isdigit()
+        return value if ok else None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
         return str(value)
-    if isinstance(value, str) and _numeric_id(value) is not None:
-        return value
+    if isinstance(value, str) and _numeric_id(value) is not None:  # a str subclass
+        return str(value)
     return None
 
 
@@ -156,13 +159,16 @@ def users_by_id(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return users
 
 
-def _referenced(tweet: Mapping[str, Any], kind: str) -> str | None:
+def _references(tweet: Mapping[str, Any]) -> dict[str, str]:
+    """The first usable id of each kind in a post's referenced_tweets (replied_to, quoted,
+    retweeted), in one pass."""
+    found: dict[str, str] = {}
     for ref in _items(tweet.get("referenced_tweets")):
-        if isinstance(ref, Mapping) and ref.get("type") == kind:
-            ref_id = _id_of(ref.get("id"))
-            if ref_id is not None:
-                return ref_id
-    return None
+        if isinstance(ref, Mapping):
+            kind, ref_id = ref.get("type"), _id_of(ref.get("id"))
+            if isinstance(kind, str) and ref_id is not None:
+                found.setdefault(kind, ref_id)
+    return found
 
 
 def _text(value: object) -> str:
@@ -192,6 +198,7 @@ def tweet_to_post(
     text = unescape(_text(note.get("text")) or _text(tweet.get("text")))
     followers = author_metrics.get("followers_count")
     lang = tweet.get("lang")
+    refs = _references(tweet)
     return IncomingPost(
         platform=PLATFORM,
         external_id=post_id,
@@ -200,10 +207,10 @@ def tweet_to_post(
         text=text,
         created_at=created_at,
         is_brand=bool(author_id) and author_id == brand_user_id,
-        is_retweet=_referenced(tweet, "retweeted") is not None or text.startswith("RT @"),
-        in_reply_to_external_id=_referenced(tweet, "replied_to"),
+        is_retweet="retweeted" in refs or text.startswith("RT @"),
+        in_reply_to_external_id=refs.get("replied_to"),
         conversation_external_id=_id_of(tweet.get("conversation_id")),
-        quoted_external_id=_referenced(tweet, "quoted"),
+        quoted_external_id=refs.get("quoted"),
         author_followers=(
             followers if isinstance(followers, int) and not isinstance(followers, bool) else None
         ),
