@@ -105,7 +105,9 @@ def running_network() -> Iterator[Network]:
     if not NODE.exists():
         raise RuntimeError(f"{FOLDER} is not installed: run scripts/install-atproto")
     name = f"sc_atproto_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # Pre-ping: a test that cuts every connection (tests/e2e/test_outages.py) may run while the
+    # network is up, and the pooled one would be dead by the teardown.
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     pg_url = PG_ADMIN_URL.replace("+psycopg", "").rsplit("/", 1)[0] + f"/{name}"

@@ -9,7 +9,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import Table, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from socialcare.cases.service import raise_for_visibility
 from socialcare.config import Settings, get_settings
-from socialcare.db import changed_rows, get_engine, session_scope, utcnow
+from socialcare.db import get_engine, session_scope, utcnow
 from socialcare.errors import RateLimited, SourceError
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.leases import hold_lease, release_lease
@@ -197,29 +197,71 @@ def _fail(account_id: int, holder: str, exc: SourceError, settings: Settings) ->
 
 
 def _store_page(
-    session: Session, account: Account, page: FetchResult, settings: Settings, enqueue: Enqueue
-) -> int:
+    session: Session,
+    account: Account,
+    page: FetchResult,
+    expected: dict[str, Any],
+    settings: Settings,
+    enqueue: Enqueue,
+) -> int | None:
+    """Store a page with the cursors it leaves, if the account's cursors are still expected;
+    returns the posts stored, or None when something else moved the cursors (the caller rolls
+    back). On PostgreSQL the page is one statement (PageWrite); posts read again are billed
+    after it."""
     now = utcnow()
+    day = now.date()
+    ids = list(dict.fromkeys(p.external_id for p in page.posts))
+    write: ingestion.PageWrite | None = None
+    if session.get_bind().dialect.name == "postgresql":
+        write = ingestion.PageWrite(
+            account_id=account.id,
+            expected=expected,
+            cursors=page.cursors,
+            day=day,
+            requests=page.requests_made,
+            reads=len(ids),
+            windows=page.rate_windows,
+            now=now,
+        )
+    elif not _move_cursors(session, account, expected, page.cursors):
+        return None
     stored = ingest_posts(
         session=session,
         account=account,
         posts=page.posts,
         observed_at=page.observed_at,
         grace_seconds=settings.step_grace_seconds,
-        read_on=now.date(),
+        read_on=day,
+        insert=write,
     )
-    ingestion.count_reads(
-        session=session,
-        account_id=account.id,
-        platform=account.platform,
-        external_ids=[p.external_id for p in page.posts],
-        requests=page.requests_made,
-        day=now.date(),
-        read_on_insert=stored.inserted,
-    )
-    ingestion.store_rate_windows(
-        session=session, account_id=account.id, windows=page.rate_windows, now=now
-    )
+    if write is None:
+        ingestion.count_reads(
+            session=session,
+            account_id=account.id,
+            platform=account.platform,
+            external_ids=ids,
+            requests=page.requests_made,
+            day=day,
+            read_on_insert=stored.inserted,
+        )
+        ingestion.store_rate_windows(
+            session=session, account_id=account.id, windows=page.rate_windows, now=now
+        )
+    else:
+        if not write.moved:
+            return None
+        inserted = set(stored.inserted)
+        again = ingestion.read_again(
+            session=session,
+            platform=account.platform,
+            external_ids=[i for i in ids if i not in inserted],
+            day=day,
+        )
+        if again:
+            ingestion.add_usage(
+                session=session, account_id=account.id, day=day, requests=0, reads=0, billed=again
+            )
+    set_committed_value(account, "cursors", dict(page.cursors))
     for note in page.notes:
         _alert(session, account, note.kind, note.severity, note.detail, now, note.data)
     if stored.refreshed:
@@ -265,14 +307,15 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
                         session.commit()
                         log.warning("poll of account %s lost its lease; stopping", account_id)
                         return total
-                # The cursors move first, on the condition that they are still those this poll
-                # started from: the account's row stays locked until the page commits.
-                if not _move_cursors(session, account, cursors, page.cursors):
+                # The cursors move with the page, on the condition that they are still those
+                # the poll left: the account's row stays locked until the page commits.
+                stored = _store_page(session, account, page, cursors, settings, enqueue)
+                if stored is None:
                     session.rollback()
                     log.warning("account %s cursors moved under its poll; stopping", account_id)
                     return total
                 cursors = dict(page.cursors)
-                total += _store_page(session, account, page, settings, enqueue)
+                total += stored
                 found += sum(not p.is_brand for p in page.posts)
                 if page.final:
                     store_cursors(session=session, account=account, cursors=page.cursors)
@@ -296,21 +339,17 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
     return total
 
 
-def _move_cursors(session: Session, account: Account, expected: dict, cursors: dict) -> bool:
-    """Set the account's cursors if they are still expected (a compare-and-set that locks the
-    row for the rest of the transaction); False when something else moved them."""
+def _move_cursors(
+    session: Session, account: Account, expected: dict[str, Any], cursors: dict[str, Any]
+) -> bool:
+    """SQLite: set the account's cursors if they are still expected (the transaction holds the
+    database's write lock from its BEGIN); False when something else moved them."""
     table = cast(Table, Account.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = update(table).where(table.c.id == account.id, table.c.cursors == expected)
-        moved = changed_rows(session.execute(stmt.values(cursors=cursors))) == 1
-    else:  # SQLite: the transaction holds the database's write lock from its BEGIN
-        stored = session.execute(select(table.c.cursors).where(table.c.id == account.id))
-        moved = stored.scalar_one() == expected
-        if moved:
-            session.execute(update(table).where(table.c.id == account.id).values(cursors=cursors))
-    if moved:
-        set_committed_value(account, "cursors", dict(cursors))
-    return moved
+    stored = session.execute(select(table.c.cursors).where(table.c.id == account.id))
+    if stored.scalar_one() != expected:
+        return False
+    session.execute(update(table).where(table.c.id == account.id).values(cursors=cursors))
+    return True
 
 
 def _schedule(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -145,6 +145,7 @@ def ingest_posts(
     observed_at: datetime | None,
     grace_seconds: float = 120.0,
     read_on: date | None = None,
+    insert: RowInsert | None = None,
 ) -> IngestResult:
     """Insert posts not stored yet (unique on platform and id); return the new ones' ids.
 
@@ -152,7 +153,9 @@ def ingest_posts(
     Posts naming another brand_handle go to that brand's account on the same platform. The
     posts go in with one INSERT ... ON CONFLICT DO NOTHING (sent as multi-row INSERTs); those
     already stored (or twice in posts) are refreshed one by one. read_on (a UTC day) marks the
-    inserted posts as read that day, for the platform's billing (see count_reads).
+    inserted posts as read that day, for the platform's billing (see count_reads). insert, when
+    given, stores the rows instead of the INSERT (a statement that writes more with them, such
+    as a poll's page write); it is called even with no rows.
     """
     result = IngestResult()
     now = utcnow()
@@ -171,8 +174,8 @@ def ingest_posts(
             brand_accounts[p.brand_handle] = target
         rows.append(_post_row(p, target.id, observed_at, now, grace_seconds, read_on))
     inserted: dict[tuple[str, str], int] = {}
-    if rows:
-        for hit in _insert_rows(session, rows):
+    if insert is not None or rows:
+        for hit in (insert or _insert_rows)(session, rows):
             inserted[(hit.platform, hit.external_id)] = int(hit.id)
     for p, row in zip(posts, rows, strict=True):
         stage = row["stage"]
@@ -193,15 +196,48 @@ def ingest_posts(
     return result
 
 
+# Stores a page's post rows (dicts of POST_ROW_COLUMNS); returns the inserted ones' id, platform
+# and external_id.
+RowInsert = Callable[[Session, list[dict[str, Any]]], Iterable[Any]]
+# The columns _post_row fills, in its order.
+POST_ROW_COLUMNS = (
+    "platform",
+    "external_id",
+    "account_id",
+    "is_brand",
+    "is_retweet",
+    "author_external_id",
+    "author_handle",
+    "author_followers",
+    "author_verified",
+    "text",
+    "lang",
+    "created_at",
+    "observed_at",
+    "ingested_at",
+    "in_reply_to_external_id",
+    "conversation_external_id",
+    "quoted_external_id",
+    "metrics",
+    "engagement_per_hour",
+    "metrics_observed_at",
+    "raw",
+    "stage",
+    "next_step_at",
+    "attempts",
+    "read_on",
+)
+
+
 def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> Any:
     """Insert rows into posts, skipping those already stored; the inserted ones' id, platform
     and external_id come back."""
-    rows, payload = _encoded(rows)
+    rows, payload = encoded_rows(rows)
     if session.get_bind().dialect.name == "postgresql":
         # The page travels as one JSON parameter that the server unpacks: the statement is short
         # and the same for every page, where a multi-row INSERT of a page has thousands of
         # placeholders for the driver to rewrite on every call.
-        return session.execute(_pg_insert_from_json(tuple(rows[0])), {"rows": payload.decode()})
+        return session.execute(_pg_insert_from_json(), {"rows": payload})
     # One statement, compiled once and cached; executed with many parameter sets, the driver
     # sends it as multi-row INSERTs ("insertmanyvalues"), RETURNING what was inserted. On the
     # table, not the ORM entity: the ORM's bulk insert splits rows by which of their values are
@@ -220,17 +256,17 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> Any:
 _ORJSON = orjson.OPT_NON_STR_KEYS
 
 
-def _encoded(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bytes]:
-    """The rows as JSON, cleaned first when a string holds NUL or a lone surrogate (which no
-    database stores: one such post would fail its page on every poll)."""
+def encoded_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """The rows, and the rows as JSON text; cleaned first when a string holds NUL or a lone
+    surrogate (which no database stores: one such post would fail its page on every poll)."""
     try:
         payload = orjson.dumps(rows, default=_json_value, option=_ORJSON)
         if b"\\u0000" not in payload:
-            return rows, payload
+            return rows, payload.decode()
     except orjson.JSONEncodeError:  # a lone surrogate (a second failure is a real error)
         pass
     rows = [_storable(row) for row in rows]
-    return rows, orjson.dumps(rows, default=_json_value, option=_ORJSON)
+    return rows, orjson.dumps(rows, default=_json_value, option=_ORJSON).decode()
 
 
 def _storable(row: dict[str, Any]) -> dict[str, Any]:
@@ -249,13 +285,20 @@ def _json_value(value: object) -> str:
 
 
 @functools.cache
-def _pg_insert_from_json(names: tuple[str, ...]) -> TextClause:
-    """INSERT ... SELECT FROM jsonb_to_recordset(:rows) of the named columns (those _post_row
-    fills), each typed as the posts table declares it."""
+def post_recordset() -> tuple[str, str]:
+    """POST_ROW_COLUMNS for SQL: the column list, and the same typed as the posts table
+    declares them (for jsonb_to_recordset on PostgreSQL)."""
     dialect = postgresql.dialect()
-    columns = [Post.__table__.c[name] for name in names]
+    columns = [Post.__table__.c[name] for name in POST_ROW_COLUMNS]
     listed = ", ".join(c.name for c in columns)
     typed = ", ".join(f"{c.name} {c.type.compile(dialect)}" for c in columns)
+    return listed, typed
+
+
+@functools.cache
+def _pg_insert_from_json() -> TextClause:
+    """INSERT ... SELECT FROM jsonb_to_recordset(:rows) of POST_ROW_COLUMNS."""
+    listed, typed = post_recordset()
     return text(
         f"INSERT INTO posts ({listed}) SELECT {listed} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed}) "

@@ -8,11 +8,13 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+import orjson
+from sqlalchemy import TextClause, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from socialcare.db import changed_rows, dialect_insert
 from socialcare.posts.models import Account, Post
+from socialcare.posts.service import encoded_rows, post_recordset
 from socialcare.sources.base import RateWindow
 from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
 
@@ -43,32 +45,52 @@ def count_reads(
     posts of the page just inserted with read_on set to day (billed, with nothing to update)."""
     ids = list(dict.fromkeys(external_ids))
     fresh = set(read_on_insert).intersection(ids)
-    seen_before = [i for i in ids if i not in fresh]
-    billed = len(fresh)
-    if seen_before:
-        billed += changed_rows(
-            session.execute(
-                update(Post)
-                .where(
-                    Post.platform == platform,
-                    Post.external_id.in_(seen_before),
-                    (Post.read_on.is_(None)) | (Post.read_on != day),
-                )
-                .values(read_on=day)
-                .execution_options(synchronize_session=False)
+    billed = len(fresh) + read_again(
+        session=session, platform=platform, external_ids=[i for i in ids if i not in fresh], day=day
+    )
+    add_usage(
+        session=session,
+        account_id=account_id,
+        day=day,
+        requests=requests,
+        reads=len(ids),
+        billed=billed,
+    )
+    return billed
+
+
+def read_again(*, session: Session, platform: str, external_ids: list[str], day: date) -> int:
+    """Mark stored posts as read on day; returns those not read that day before (billed)."""
+    if not external_ids:
+        return 0
+    return changed_rows(
+        session.execute(
+            update(Post)
+            .where(
+                Post.platform == platform,
+                Post.external_id.in_(external_ids),
+                (Post.read_on.is_(None)) | (Post.read_on != day),
             )
+            .values(read_on=day)
+            .execution_options(synchronize_session=False)
         )
+    )
+
+
+def add_usage(
+    *, session: Session, account_id: int, day: date, requests: int, reads: int, billed: int
+) -> None:
+    """Add requests, reads and billed reads to the account's day."""
     session.execute(
         _add_usage(session.get_bind().dialect.name),
         {
             "account_id": account_id,
             "day": day,
             "requests": requests,
-            "reads": len(ids),
+            "reads": reads,
             "billed": billed,
         },
     )
-    return billed
 
 
 @functools.cache
@@ -137,6 +159,96 @@ def _keep_window(dialect: str) -> Any:
             "reset_at": stmt.excluded.reset_at,
             "updated_at": stmt.excluded.updated_at,
         },
+    )
+
+
+class PageWrite:
+    """A page of a poll written to PostgreSQL by one statement, in one round trip: the account's
+    cursors moved by compare-and-set (the row stays locked to the end of the transaction), the
+    posts inserted (as ingest_posts's insert), the page's requests, reads and the reads billed
+    for its new posts added to the account's day, and the rate windows kept. moved tells, after
+    the call, whether the cursors were still those expected (if not, nothing of the page may be
+    committed). Posts seen before are billed by read_again, once their ids are known."""
+
+    def __init__(
+        self,
+        *,
+        account_id: int,
+        expected: dict[str, Any],
+        cursors: dict[str, Any],
+        day: date,
+        requests: int,
+        reads: int,
+        windows: dict[str, RateWindow],
+        now: datetime,
+    ) -> None:
+        self.params: dict[str, Any] = {
+            "account_id": account_id,
+            "expected": orjson.dumps(expected).decode(),
+            "cursors": orjson.dumps(cursors).decode(),
+            "day": day,
+            "requests": requests,
+            "reads": reads,
+            "windows": orjson.dumps(
+                [
+                    {
+                        "endpoint": endpoint,
+                        "limit": w.limit,
+                        "remaining": w.remaining,
+                        "reset_at": w.reset_at,
+                    }
+                    for endpoint, w in sorted(windows.items())
+                ]
+            ).decode(),
+            "now": now,
+        }
+        self.moved = False
+
+    def __call__(self, session: Session, rows: list[dict[str, Any]]) -> list[Any]:
+        _, payload = encoded_rows(rows)
+        result = session.execute(_page_write(), {**self.params, "rows": payload}).all()
+        self.moved = bool(result[0].moved)
+        return [row for row in result if row.id is not None]
+
+
+@functools.cache
+def _page_write() -> TextClause:
+    listed, typed = post_recordset()
+    return text(
+        f"""
+WITH moved AS (
+    UPDATE accounts SET cursors = CAST(:cursors AS jsonb)
+    WHERE id = CAST(:account_id AS integer) AND cursors = CAST(:expected AS jsonb)
+    RETURNING id
+), inserted AS (
+    INSERT INTO posts ({listed}) SELECT {listed}
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed})
+    ON CONFLICT (platform, external_id) DO NOTHING
+    RETURNING id, platform, external_id
+), usage AS (
+    INSERT INTO read_usage (account_id, day, requests, reads, billed)
+    SELECT CAST(:account_id AS integer), CAST(:day AS date), CAST(:requests AS integer),
+           CAST(:reads AS integer), count(*)
+    FROM inserted
+    ON CONFLICT (account_id, day) DO UPDATE SET
+        requests = read_usage.requests + excluded.requests,
+        reads = read_usage.reads + excluded.reads,
+        billed = read_usage.billed + excluded.billed
+), windows AS (
+    INSERT INTO rate_limits (account_id, endpoint, "limit", remaining, reset_at, updated_at)
+    SELECT CAST(:account_id AS integer), w.endpoint, w."limit", w.remaining, w.reset_at,
+           CAST(:now AS timestamptz)
+    FROM jsonb_to_recordset(CAST(:windows AS jsonb))
+        AS w(endpoint varchar, "limit" integer, remaining integer, reset_at timestamptz)
+    ON CONFLICT (account_id, endpoint) DO UPDATE SET
+        "limit" = excluded."limit",
+        remaining = excluded.remaining,
+        reset_at = excluded.reset_at,
+        updated_at = excluded.updated_at
+)
+SELECT (SELECT count(*) FROM moved) AS moved, i.id, i.platform, i.external_id
+FROM (SELECT 1) AS one LEFT JOIN inserted AS i ON true
+"""
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from socialcare import config, flows
 from socialcare.db import session_scope, utcnow
+from socialcare.flows import polling
 from socialcare.leases import hold_lease
 from socialcare.posts.models import Account, Post
 from socialcare.sources import ingestion
@@ -285,3 +286,30 @@ def test_posts_are_unique_on_platform_and_id_whatever_the_retries(x, api):
     with session_scope(s) as session:
         count = session.execute(select(func.count()).select_from(Post)).scalar_one()
     assert count == len(api.mentions) == len(stored_ids(s))
+
+
+def test_cursors_moved_under_a_poll_stop_it_before_its_page_is_stored(x, api, monkeypatch):
+    s, account_id = x
+    first_poll(api, s, account_id)
+    api.release(250)
+    before = stored_ids(s)
+    with session_scope(s) as session:
+        billed = ingestion.billed_since(
+            session=session, account_id=account_id, since=utcnow().date()
+        )
+    moved = {"mentions_since_id": api.mentions[0]["id"]}  # an operator rewinds the account
+    store_page = polling._store_page
+
+    def rewound_first(*args: Any, **kwargs: Any) -> int | None:
+        with session_scope(s) as session:
+            session.get_one(Account, account_id).cursors = moved
+        return store_page(*args, **kwargs)
+
+    monkeypatch.setattr(polling, "_store_page", rewound_first)
+    assert poll(s, account_id) == 0
+    assert stored_ids(s) == before  # the page read is not stored...
+    assert account(s, account_id).cursors == moved  # ...nor are the cursors it leaves
+    with session_scope(s) as session:  # ...nor its reads
+        assert billed == ingestion.billed_since(
+            session=session, account_id=account_id, since=utcnow().date()
+        )

@@ -132,3 +132,20 @@ def test_nul_and_lone_surrogates_are_stored_as_replacement_characters(session: S
     assert rows["5001"].author_handle == "nul\ufffdname"
     assert rows["5001"].raw == {"text": "refund\ufffd please \ufffd now", "k\ufffd": ["\ufffd", 1]}
     assert rows["5002"].text == "a literal \\u0000 stays as typed"
+
+
+def test_a_post_row_fills_exactly_the_columns_the_postgresql_statements_name() -> None:
+    from socialcare.posts.service import POST_ROW_COLUMNS, _post_row
+
+    row = _post_row(_post("1"), 1, AT, AT, 30, date(2026, 12, 1))
+    assert tuple(row) == POST_ROW_COLUMNS
+
+
+def test_a_naive_time_is_refused_before_anything_is_stored(session: Session) -> None:
+    import pytest
+
+    account = ensure_account(session, platform="x", handle="AcmeCare", source="x")
+    naive = _post("2001", created_at=AT.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="naive datetime"):
+        ingest_posts(session=session, account=account, posts=[naive], observed_at=AT)
+    assert session.execute(select(func.count()).select_from(Post)).scalar_one() == 0
