@@ -26,7 +26,7 @@ from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, ingest_posts, store_cursors
 from socialcare.scoring.service import refresh_urgency
 from socialcare.sources import ingestion
-from socialcare.sources.base import ACCOUNT_WINDOW, FetchResult, fetch_pages
+from socialcare.sources.base import ACCOUNT_WINDOW, FetchResult, coalesce_empty, fetch_pages
 from socialcare.sources.read_ahead import ReadAhead
 from socialcare.sources.registry import get_source
 
@@ -289,8 +289,9 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
     if remember is not None:
         remember(account_id, windows)
     total = found = 0
-    # The next page is fetched while this one is stored (one page ahead, no more).
-    pages = ReadAhead(fetch_pages(source, ref, cursors), name=f"poll-{account_id}")
+    # The next page is fetched while this one is stored (one page ahead, no more); a page that
+    # found nothing is stored with the one after it.
+    pages = ReadAhead(coalesce_empty(fetch_pages(source, ref, cursors)), name=f"poll-{account_id}")
     # One connection and one session for the whole poll, one transaction per page: no pool
     # checkout (and its liveness ping) per page, and the account is loaded once.
     with get_engine(settings).connect() as conn, Session(conn, expire_on_commit=False) as session:

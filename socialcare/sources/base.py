@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -185,3 +185,35 @@ def fetch_pages(
         yield source.fetch(account, cursors)
         return
     yield from pages(account, cursors)
+
+
+def coalesce_empty(pages: Iterator[FetchResult]) -> Generator[FetchResult, None, None]:
+    """Pages with an empty page (no posts, no notes, not final) folded into the page after it:
+    its cursors are superseded by the next page's, its requests are added to them. A poll then
+    commits no transaction for a request that found nothing (the end of a pass, an empty search
+    or timeline page). An empty page held when the source fails is handed on before the error,
+    so what it moved is stored as before; one held when a worker dies costs only its requests
+    again (it read nothing to be billed for)."""
+    held: FetchResult | None = None
+    while True:
+        try:
+            page = next(pages)
+        except StopIteration:
+            break
+        except BaseException:
+            if held is not None:
+                yield held
+            raise
+        if held is not None:
+            page = replace(
+                page,
+                requests_made=held.requests_made + page.requests_made,
+                rate_windows={**held.rate_windows, **page.rate_windows},
+            )
+            held = None
+        if page.posts or page.notes or page.final:
+            yield page
+        else:
+            held = page
+    if held is not None:
+        yield held
