@@ -34,6 +34,7 @@ import json
 import math
 import multiprocessing
 import os
+import statistics
 import time
 import uuid
 from multiprocessing.connection import Connection
@@ -117,12 +118,6 @@ def _bulk(engine: Any, table: Table, rows: list[dict[str, Any]], page: int) -> f
     return time.perf_counter() - started
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mentions", type=int, default=8000)
@@ -186,7 +181,6 @@ def main() -> None:
     poll()
     before = standin.call("stats")["requests"]
     posts = Table("posts", MetaData(), autoload_with=engine)
-    columns = [c for c in posts.columns if c.name != "id"]
     bulk_table = _bulk_table(engine)
     with engine.connect() as conn:
         last_id = conn.execute(select(func.max(Post.id))).scalar_one()
@@ -210,7 +204,7 @@ def main() -> None:
         cpu_s += time.process_time() - cpu
         # The round's rows, inserted raw right after it (the machine as it is now).
         with engine.connect() as conn:
-            query = select(posts.c.id, *columns).where(posts.c.id > last_id).order_by(posts.c.id)
+            query = select(posts).where(posts.c.id > last_id).order_by(posts.c.id)
             rows = [dict(r._mapping) for r in conn.execute(query)]
         last_id = rows[-1]["id"] if rows else last_id
         for row in rows:
@@ -244,7 +238,7 @@ def main() -> None:
                 "bulk_insert_posts_per_s": round(bulk_rate, 1),
                 "ingest_over_bulk": round(ingest_rate / bulk_rate, 2),
                 "ingest_over_bulk_by_poll": {
-                    "median": round(_median(ratios), 2),
+                    "median": round(statistics.median(ratios), 2),
                     "lowest": round(min(ratios), 2),
                     "highest": round(max(ratios), 2),
                 },

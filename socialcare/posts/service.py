@@ -285,26 +285,25 @@ def _json_value(value: object) -> str:
 
 
 @functools.cache
-def post_recordset() -> tuple[str, str]:
-    """POST_ROW_COLUMNS for SQL: the column list, and the same typed as the posts table
-    declares them (for jsonb_to_recordset on PostgreSQL)."""
+def pg_insert_posts_sql() -> str:
+    """PostgreSQL: INSERT ... SELECT FROM jsonb_to_recordset(:rows) of POST_ROW_COLUMNS, each
+    typed as the posts table declares it, skipping posts already stored, RETURNING the inserted
+    ones' id, platform and external_id (alone, or inside a poll's page write)."""
     dialect = postgresql.dialect()
     columns = [Post.__table__.c[name] for name in POST_ROW_COLUMNS]
     listed = ", ".join(c.name for c in columns)
     typed = ", ".join(f"{c.name} {c.type.compile(dialect)}" for c in columns)
-    return listed, typed
-
-
-@functools.cache
-def _pg_insert_from_json() -> TextClause:
-    """INSERT ... SELECT FROM jsonb_to_recordset(:rows) of POST_ROW_COLUMNS."""
-    listed, typed = post_recordset()
-    return text(
+    return (
         f"INSERT INTO posts ({listed}) SELECT {listed} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed}) "
         "ON CONFLICT (platform, external_id) DO NOTHING "
         "RETURNING id, platform, external_id"
     )
+
+
+@functools.cache
+def _pg_insert_from_json() -> TextClause:
+    return text(pg_insert_posts_sql())
 
 
 def _post_row(

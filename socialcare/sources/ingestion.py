@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.db import changed_rows, dialect_insert
 from socialcare.posts.models import Account, Post
-from socialcare.posts.service import encoded_rows, post_recordset
+from socialcare.posts.service import encoded_rows, pg_insert_posts_sql
 from socialcare.sources.base import RateWindow
 from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
 
@@ -213,7 +213,6 @@ class PageWrite:
 
 @functools.cache
 def _page_write() -> TextClause:
-    listed, typed = post_recordset()
     return text(
         f"""
 WITH moved AS (
@@ -221,10 +220,7 @@ WITH moved AS (
     WHERE id = CAST(:account_id AS integer) AND cursors = CAST(:expected AS jsonb)
     RETURNING id
 ), inserted AS (
-    INSERT INTO posts ({listed}) SELECT {listed}
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed})
-    ON CONFLICT (platform, external_id) DO NOTHING
-    RETURNING id, platform, external_id
+    {pg_insert_posts_sql()}
 ), usage AS (
     INSERT INTO read_usage (account_id, day, requests, reads, billed)
     SELECT CAST(:account_id AS integer), CAST(:day AS date), CAST(:requests AS integer),

@@ -76,12 +76,10 @@ def _numeric_id(value: object) -> int | None:
 def _id_of(value: object) -> str | None:
     """An id field of X JSON as a string of digits, else None: X sends ids as strings of at most
     20 ASCII digits (some clients decode them as numbers, accepted below 2**64)."""
-    if type(value) is str:  # the common case, checked without converting it
+    if isinstance(value, str):  # checked without converting it to a number
         ok = len(value) <= _MAX_ID_DIGITS and value.isascii() and value.isdigit()
-        return value if ok else None
+        return str(value) if ok else None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
-        return str(value)
-    if isinstance(value, str) and _numeric_id(value) is not None:  # a str subclass
         return str(value)
     return None
 
