@@ -1,0 +1,149 @@
+"""Showing hostile public text inert and legible, on a web page or in a terminal.
+
+A post's text is whatever its author typed. Characters that change how the text around them is
+displayed without showing themselves (every format character, Unicode category Cf: bidirectional
+overrides and isolates, zero-width characters, soft hyphens, the tag block...) and control
+characters (category Cc: ESC starts a terminal escape sequence, BEL rings, CR overwrites a line)
+are shown as visible marks such as ``[RLO]`` or ``[ESC]``, so a reversed or hidden phrase cannot
+pass for something else and nothing in a post can drive the terminal that shows it. Long runs of
+stacked combining marks are cut so they cannot spill over neighbouring lines.
+
+Two sequences that are legitimate emoji are kept: a ZWJ between pictographs, and a subdivision
+flag (U+1F3F4 followed by tag characters and U+E007F CANCEL TAG).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+
+NAMES = {
+    "\x00": "NUL",
+    "\x07": "BEL",
+    "\x08": "BS",
+    "\x0b": "VT",
+    "\x0c": "FF",
+    "\r": "CR",
+    "\x1b": "ESC",
+    "\x7f": "DEL",
+    "\x9b": "CSI",
+    "\x9d": "OSC",
+    "\u00ad": "SHY",
+    "\u061c": "ALM",
+    "\u180e": "MVS",
+    "\u200b": "ZWSP",
+    "\u200c": "ZWNJ",
+    "\u200d": "ZWJ",
+    "\u200e": "LRM",
+    "\u200f": "RLM",
+    "\u2028": "LSEP",
+    "\u2029": "PSEP",
+    "\u202a": "LRE",
+    "\u202b": "RLE",
+    "\u202c": "PDF",
+    "\u202d": "LRO",
+    "\u202e": "RLO",
+    "\u2060": "WJ",
+    "\u2061": "FA",
+    "\u2062": "IT",
+    "\u2063": "IS",
+    "\u2064": "IP",
+    "\u2066": "LRI",
+    "\u2067": "RLI",
+    "\u2068": "FSI",
+    "\u2069": "PDI",
+    "\ufeff": "BOM",
+}
+MAX_COMBINING = 3
+# Line breaks and tabs lay text out; every other control character is marked.
+LAYOUT = frozenset("\n\t")
+BLACK_FLAG = "\U0001f3f4"
+CANCEL_TAG = "\U000e007f"
+
+
+def mark_name(ch: str) -> str | None:
+    """The visible name of a character that must not act unseen, else None."""
+    if ch in LAYOUT:
+        return None
+    name = NAMES.get(ch)
+    if name is not None:
+        return name
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Cf") or 0xE0000 <= ord(ch) <= 0xE007F:
+        return f"U+{ord(ch):04X}"
+    return None
+
+
+def _is_emoji_joiner(text: str, i: int) -> bool:
+    """A ZWJ between two pictographs is part of an emoji sequence, not a trick."""
+    return (
+        text[i] == "\u200d"
+        and 0 < i < len(text) - 1
+        and unicodedata.category(text[i - 1]) in ("So", "Sk", "Mn")
+        and unicodedata.category(text[i + 1]) == "So"
+    )
+
+
+def _flag_tags_end(text: str, i: int) -> int:
+    """Where a subdivision flag's tag run starting at i ends (its CANCEL TAG included), or i when
+    text[i:] is not one (a flag is U+1F3F4, then tag letters or digits, then CANCEL TAG)."""
+    if i == 0 or text[i - 1] != BLACK_FLAG:
+        return i
+    j = i
+    while j < len(text) and 0xE0020 <= ord(text[j]) <= 0xE007E:
+        j += 1
+    if j > i and j < len(text) and text[j] == CANCEL_TAG:
+        return j + 1
+    return i
+
+
+def segments(text: str) -> Iterator[tuple[str, str | None]]:
+    """text in pieces: (plain, None) for text to show as it is (escaped by the caller), and
+    (char, name) for a character to show as the visible mark ``[name]``."""
+    if text.isascii() and text.isprintable():
+        yield text, None
+        return
+    plain: list[str] = []
+    run = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        end = _flag_tags_end(text, i) if 0xE0020 <= ord(ch) <= 0xE007E else i
+        if end > i:  # a subdivision flag's tags: part of the emoji
+            plain.append(text[i:end])
+            run = 0
+            i = end
+            continue
+        name = mark_name(ch)
+        if name is not None and not _is_emoji_joiner(text, i):
+            if plain:
+                yield "".join(plain), None
+                plain = []
+            yield ch, name
+            run = 0
+            i += 1
+            continue
+        if unicodedata.combining(ch):
+            run += 1
+            if run > MAX_COMBINING:
+                i += 1
+                continue
+        else:
+            run = 0
+        plain.append(ch)
+        i += 1
+    if plain:
+        yield "".join(plain), None
+
+
+def terminal_safe(value: object) -> str:
+    """value as text safe to print to a terminal: every control and format character shown as a
+    visible mark, combining runs capped; line breaks and tabs kept."""
+    text = "" if value is None else str(value)
+    return "".join(piece if name is None else f"[{name}]" for piece, name in segments(text))
+
+
+def one_line(value: object) -> str:
+    """terminal_safe, with line breaks and tabs shown as spaces (for tables and lists)."""
+    return " ".join(terminal_safe(value).split())
