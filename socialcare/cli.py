@@ -51,7 +51,11 @@ def import_twcs(
 ) -> None:
     """Load TWCS CSV files: posts, scores, cases and first responses, as seen at their times."""
     from socialcare.flows import InlineRunner, import_files
+    from socialcare.sources import twcs
 
+    # Every file is read whole before anything is stored: a file that is not TWCS CSV ends the
+    # command with one error line and leaves the database as it was.
+    replaced = twcs.load(files).replaced
     runner = InlineRunner()
     totals = import_files([str(f) for f in files], enqueue=runner)
     typer.echo(
@@ -60,6 +64,12 @@ def import_twcs(
     )
     steps = runner.drain()
     typer.echo(f"done: {steps} batches scored and routed")
+    if replaced:
+        shown = ", ".join(replaced[:5]) + (", ..." if len(replaced) > 5 else "")
+        typer.echo(
+            f"note: {len(replaced)} rows had NUL or bytes that are not UTF-8, stored as U+FFFD "
+            f"(tweet ids {shown})"
+        )
 
 
 @accounts_app.command("add-x")

@@ -1,10 +1,15 @@
-"""Reading TWCS-format CSV files (Customer Support on Twitter) into IncomingPosts."""
+"""Reading TWCS-format CSV files (Customer Support on Twitter) into IncomingPosts.
+
+Files are UTF-8, with or without a byte-order mark. Texts are unescaped as X escaped them (TWCS
+came from X's API): `&amp;`, `&lt;` and `&gt;`, once. NUL and bytes that are not UTF-8 become
+U+FFFD, as the database would store them, and the rows where that happened are counted, so an
+import can say which rows it changed.
+"""
 
 from __future__ import annotations
 
 import csv
 import functools
-import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -13,6 +18,7 @@ from pathlib import Path
 
 from socialcare.errors import SourceError
 from socialcare.sources.base import IncomingPost
+from socialcare.sources.x_parse import unescape
 
 PLATFORM = "twcs"
 COLUMNS = (
@@ -28,6 +34,9 @@ MENTION = re.compile(r"@(\w{1,50})")
 MAX_TEXT = 20_000
 # Tweet ids are unsigned 64-bit numbers: at most 20 decimal digits.
 MAX_ID_DIGITS = 20
+# Bytes that are not UTF-8 arrive as lone surrogates (errors="surrogateescape"); they and NUL
+# (which PostgreSQL cannot store) become U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,15 @@ class TwcsRow:
     text: str
     response_ids: tuple[str, ...]
     in_response_to: str | None
+    replaced: bool = False  # NUL or bytes that are not UTF-8 became U+FFFD
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The posts of some files, and the tweet ids of the rows whose bytes were replaced."""
+
+    posts: tuple[IncomingPost, ...]
+    replaced: tuple[str, ...]
 
 
 def _tweet_id(value: str | None) -> str | None:
@@ -58,8 +76,22 @@ def _created_at(value: str) -> datetime:
     return datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %z %Y").astimezone(UTC)
 
 
-def _row(row: dict[str, str | None]) -> TwcsRow:
+def _storable(record: dict[str | None, object]) -> tuple[dict[str, str | None], bool]:
+    """The record's cells with NUL and undecodable bytes as U+FFFD, and whether any was."""
+    cells: dict[str, str | None] = {}
+    replaced = False
+    for key, value in record.items():
+        if key is None or not (value is None or isinstance(value, str)):
+            continue  # the surplus cells of a ragged row (DictReader's restkey)
+        if value is not None and _UNSTORABLE.search(value):
+            value, replaced = _UNSTORABLE.sub("\ufffd", value), True
+        cells[key] = value
+    return cells, replaced
+
+
+def _row(record: dict[str | None, object]) -> TwcsRow:
     """One CSV record as a TwcsRow; ValueError (or TypeError, OverflowError) when malformed."""
+    row, replaced = _storable(record)
     tweet_id = _tweet_id(row["tweet_id"])
     if tweet_id is None:
         raise ValueError("empty tweet_id")
@@ -74,22 +106,24 @@ def _row(row: dict[str, str | None]) -> TwcsRow:
         author_id=(row["author_id"] or "").strip(),
         inbound=inbound == "true",
         created_at=_created_at(row["created_at"] or ""),
-        text=html.unescape(row["text"] or "")[:MAX_TEXT],
+        text=unescape(row["text"] or "")[:MAX_TEXT],
         response_ids=responses,
         in_response_to=_tweet_id(row["in_response_to_tweet_id"]),
+        replaced=replaced,
     )
 
 
 def read_rows(path: Path) -> Iterator[TwcsRow]:
     """Rows of one TWCS file; a malformed row raises SourceError naming the file and line."""
     try:
-        handle = path.open(newline="", encoding="utf-8", errors="replace")
+        # utf-8-sig: a byte-order mark (as spreadsheet programs write) is not part of the header.
+        handle = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise SourceError(f"cannot read TWCS file {path}: {exc}", permanent=True) from exc
     with handle:
         reader = csv.DictReader(handle)
         try:
-            fields = [f.strip() for f in reader.fieldnames or []]
+            fields = [_UNSTORABLE.sub("\ufffd", f.strip()) for f in reader.fieldnames or []]
             missing = [c for c in COLUMNS if c not in fields]
             if missing:
                 raise SourceError(
@@ -110,8 +144,10 @@ def read_rows(path: Path) -> Iterator[TwcsRow]:
         except csv.Error as exc:
             # e.g. an unclosed quote that runs the rest of the file into one oversized field.
             # DictReader.line_num moves only after a good record: the inner reader's is current.
+            hint = " (an unclosed quote?)" if "field limit" in str(exc) else ""
             raise SourceError(
-                f"{path} line {reader.reader.line_num}: unreadable CSV: {exc}", permanent=True
+                f"{path} line {reader.reader.line_num}: unreadable CSV: {exc}{hint}",
+                permanent=True,
             ) from None
 
 
@@ -165,18 +201,25 @@ def to_posts(rows: Iterable[TwcsRow]) -> list[IncomingPost]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> tuple[IncomingPost, ...]:
+def _load(paths: tuple[str, ...], mtimes: tuple[float, ...]) -> Loaded:
     rows: list[TwcsRow] = []
     for p in paths:
         rows.extend(read_rows(Path(p)))
-    return tuple(to_posts(rows))
+    replaced = tuple(r.tweet_id for r in rows if r.replaced)
+    return Loaded(posts=tuple(to_posts(rows)), replaced=replaced)
 
 
-def load_posts(paths: Iterable[Path]) -> tuple[IncomingPost, ...]:
-    """All posts of the files, ordered by public time; parsed once per process and file version."""
+def load(paths: Iterable[Path]) -> Loaded:
+    """The files' posts, ordered by public time, and the rows whose bytes were replaced; parsed
+    once per process and file version."""
     resolved = tuple(str(Path(p).resolve()) for p in paths)
     try:
         mtimes = tuple(Path(p).stat().st_mtime for p in resolved)
     except OSError as exc:
         raise SourceError(f"cannot read TWCS file: {exc}", permanent=True) from exc
     return _load(resolved, mtimes)
+
+
+def load_posts(paths: Iterable[Path]) -> tuple[IncomingPost, ...]:
+    """All posts of the files, ordered by public time; parsed once per process and file version."""
+    return load(paths).posts

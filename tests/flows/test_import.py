@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
 from socialcare.cases.models import Case
+from socialcare.cli import app
 from socialcare.flows import InlineRunner, import_files
-from socialcare.posts.models import Post
-from tests.conftest import SHARED_DATA
+from socialcare.posts.models import Account, Post
+from tests.conftest import REPO, SHARED_DATA
 
 HEAD = SHARED_DATA / "twcs" / "twcs_head_1000.csv"
 
@@ -132,3 +137,89 @@ def test_scoring_runs_in_batches_and_every_customer_post_gets_reasons(
             assert s.urgency == min(total, 0.2)
         else:
             assert abs(s.urgency - total) < 1e-3
+
+
+TWCS_HEADER = (
+    b"tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+)
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_import_reads_a_file_with_a_byte_order_mark_and_names_the_rows_it_changed(
+    engine, settings, model, session, tmp_path
+):
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + TWCS_HEADER
+        + b"11,115712,True,Tue Oct 31 22:10:47 +0000 2017,@sprintcare see x.co/?a=1&copy=2,,\n"
+        + b"12,115713,True,Tue Oct 31 22:11:47 +0000 2017,@sprintcare nul \x00 here,,\n"
+        + b"13,115714,True,Tue Oct 31 22:12:47 +0000 2017,@sprintcare caf\xe9 &amp;lt;,,\n"
+    )
+    result = _invoke("import", "twcs", str(path))
+    assert result.exit_code == 0, result.output
+    assert "stored 3 posts" in result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == (
+        "note: 2 rows had NUL or bytes that are not UTF-8, stored as U+FFFD (tweet ids 12, 13)"
+    )
+    texts = dict(session.execute(select(Post.external_id, Post.text)).all())
+    assert texts == {
+        "11": "@sprintcare see x.co/?a=1&copy=2",
+        "12": "@sprintcare nul \ufffd here",
+        "13": "@sprintcare caf\ufffd &lt;",
+    }
+    assert session.execute(select(func.count()).select_from(Case)).scalar_one() == 3
+
+
+def test_import_of_a_clean_file_says_nothing_about_replaced_bytes(
+    engine, settings, model, tmp_path
+):
+    path = tmp_path / "clean.csv"
+    path.write_bytes(
+        TWCS_HEADER
+        + "21,115712,True,Tue Oct 31 22:10:47 +0000 2017,@sprintcare \ufffd,,\n".encode()
+    )
+    result = _invoke("import", "twcs", str(path))
+    assert result.exit_code == 0, result.output
+    assert "stored 1 posts" in result.output and "U+FFFD" not in result.output
+
+
+BAD_FILES = {
+    "binary": bytes(range(256)) * 4,
+    "utf16": "tweet_id,author_id\n1,2\n".encode("utf-16"),
+    "oversized-field": TWCS_HEADER
+    + b'1,115712,True,Tue Oct 31 22:10:47 +0000 2017,"'
+    + b"z" * 200_000
+    + b'",,\n',
+    "bad-row": TWCS_HEADER + b"1,115712,maybe,Tue Oct 31 22:10:47 +0000 2017,hi,,\n",
+}
+
+
+def test_a_file_that_is_not_twcs_csv_is_one_error_line_and_stores_nothing(
+    engine, settings, session, tmp_path
+):
+    """As a user runs it: a fresh process, its exit code, its output, the database after."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    good = tmp_path / "good.csv"
+    good.write_bytes(TWCS_HEADER + b"5,115712,True,Tue Oct 31 22:10:47 +0000 2017,@acme hi,,\n")
+    for name, body in BAD_FILES.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(body)
+        done = subprocess.run(
+            [sys.executable, "-m", "socialcare", "import", "twcs", str(good), str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode != 0, (name, done.stdout, done.stderr)
+        assert done.stdout == "", name
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(f"error: {path}"), (name, line)
+        assert len(line) < 300, (name, line)
+    for table in (Account, Post):
+        assert session.execute(select(func.count()).select_from(table)).scalar_one() == 0

@@ -330,7 +330,7 @@ def test_every_well_formed_row_comes_back_with_its_id_unescaped_text_and_utc_tim
     assert sorted(by_id) == sorted(r["tweet_id"] for r in rows)
     for r in rows:
         post = by_id[r["tweet_id"]]
-        assert post.text == html.unescape(r["text"])[: twcs.MAX_TEXT]
+        assert post.text == unescape(r["text"]).replace("\x00", "\ufffd")[: twcs.MAX_TEXT]
         assert post.created_at == datetime.strptime(r["created_at"], TWCS_TIME_FORMAT)
         assert post.is_brand == (r["inbound"] == "False")
         assert post.in_reply_to_external_id == (r["in_response_to_tweet_id"] or None)

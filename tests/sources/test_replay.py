@@ -138,3 +138,52 @@ def test_the_bundled_sample_and_the_shared_files_parse(clock):
     random = twcs.load_posts([SHARED_DATA / "twcs" / "twcs_random_5000.csv"])
     assert len(random) == 5000
     assert all(p.created_at.tzinfo is not None for p in random)
+
+
+def test_a_file_starting_with_a_utf8_byte_order_mark_is_read(tmp_path, clock):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + ROWS[0] + "\n").encode())
+    (post,) = twcs.load_posts([path])
+    assert (post.external_id, post.author_external_id) == ("1", "111")
+
+
+def test_only_what_x_escapes_is_unescaped_and_only_once(tmp_path, clock):
+    text = "@acme see https://x.example/?a=1&copy=2&reg=3 &nbsp; &#39; &quot; &amp;lt; &lt;b&gt;"
+    path = _write(tmp_path, [f'1,111,True,Tue Oct 31 10:00:00 +0000 2017,"{text}",,'])
+    account = _account(path, speedup=60)
+    (post,) = replay.ReplaySource(speedup=60).fetch(account, {}).posts
+    assert post.text == (
+        "@acme see https://x.example/?a=1&copy=2&reg=3 &nbsp; &#39; &quot; &lt; <b>"
+    )
+
+
+def test_the_replay_and_the_x_parser_unescape_by_one_rule(tmp_path, clock):
+    from socialcare.sources.x_parse import posts_from_page
+
+    text = "&amp;amp; &copy=2 &gt;&gt; &#169; &AMP;"
+    path = _write(tmp_path, [f"7,111,True,Tue Oct 31 10:00:00 +0000 2017,{text},,"])
+    (replayed,) = twcs.load_posts([path])
+    tweet = {"id": "7", "text": text, "author_id": "111", "created_at": "2017-10-31T10:00:00Z"}
+    (polled,) = posts_from_page({"data": [tweet]}, brand_user_id="900")
+    assert replayed.text == polled.text == "&amp; &copy=2 >> &#169; &AMP;"
+
+
+def test_nul_and_bytes_that_are_not_utf8_become_u_fffd_and_their_rows_are_named(tmp_path, clock):
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(
+        HEADER.encode()
+        + b"1,111,True,Tue Oct 31 10:00:00 +0000 2017,@acme a\x00b,,\n"
+        + b"2,111,True,Tue Oct 31 10:01:00 +0000 2017,@acme caf\xe9 \xed\xa0\x80,,\n"
+        + "3,111,True,Tue Oct 31 10:02:00 +0000 2017,@acme \ufffd as written,,\n".encode()
+        + b"4,11\xff,True,Tue Oct 31 10:03:00 +0000 2017,@acme fine,,\n"
+    )
+    loaded = twcs.load([path])
+    texts = {p.external_id: p.text for p in loaded.posts}
+    assert texts == {
+        "1": "@acme a\ufffdb",
+        "2": "@acme caf\ufffd \ufffd\ufffd\ufffd",
+        "3": "@acme \ufffd as written",
+        "4": "@acme fine",
+    }
+    assert {p.external_id: p.author_external_id for p in loaded.posts}["4"] == "11\ufffd"
+    assert loaded.replaced == ("1", "2", "4")  # row 3's U+FFFD was in the file: not replaced
