@@ -35,6 +35,7 @@ from socialcare.metrics.recovery import sentiment_recovery
 from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
+from socialcare.sources.urls import post_url
 
 PERIODS = ("day", "week")
 
@@ -62,16 +63,6 @@ WORST = 10
 DISTRIBUTION_MAX = 5000  # first-response times sent to the chart: an even sample beyond this
 
 
-def post_url(platform: str, handle: str, external_id: str) -> str | None:
-    """The public address of a post, where the platform has one by id."""
-    if platform == "x":
-        return f"https://x.com/{handle}/status/{external_id}"
-    if platform == "bluesky" and external_id.count("/") == 1:  # did/rkey: see bluesky_parse
-        did, rkey = external_id.split("/")
-        return f"https://bsky.app/profile/{did}/post/{rkey}"
-    return None
-
-
 def _answered(scope: Scope) -> ColumnElement[bool]:
     return and_(Case.first_response_at.is_not(None), Case.first_response_at <= at(scope.now))
 
@@ -84,8 +75,9 @@ def _grouped(
     return [GroupFigures(name, now[name], before.get(name)) for name in sorted(now)]
 
 
-def _worst_waits(session: Session, scope: Scope) -> list[WorstWait]:
-    """The longest waits for a first response: answered ones to their answer, others to now."""
+def _worst_waits(session: Session, scope: Scope, server: str = "") -> list[WorstWait]:
+    """The longest waits for a first response: answered ones to their answer, others to now;
+    each post with its public page (server: the Mastodon server, for a status without a url)."""
     answered = _answered(scope)
     waited = sql_case(
         (answered, SecondsBetween(Case.first_response_at, Case.opened_at)),
@@ -95,6 +87,8 @@ def _worst_waits(session: Session, scope: Scope) -> list[WorstWait]:
         Case.customer_handle,
         Case.platform,
         Post.external_id,
+        Post.raw["url"].as_string().label("given_url"),
+        Post.raw["uri"].as_string().label("given_uri"),
         Post.author_followers,
         sql_case((answered, 1), else_=0).label("answered"),
         waited,
@@ -103,7 +97,13 @@ def _worst_waits(session: Session, scope: Scope) -> list[WorstWait]:
     return [
         WorstWait(
             handle=row.customer_handle,
-            url=post_url(row.platform, row.customer_handle, row.external_id),
+            url=post_url(
+                row.platform,
+                row.external_id,
+                handle=row.customer_handle,
+                raw={"url": row.given_url, "uri": row.given_uri},
+                server=server,
+            ),
             waited_s=max(0.0, float(row.waited or 0.0)),
             answered=bool(row.answered),
             followers=int(row.author_followers or 0),
@@ -267,7 +267,7 @@ def build_digest(
         off_hours=off,
         exposure_followers=followers,
         exposure_engagement=engagement,
-        worst_waits=_worst_waits(session, scope),
+        worst_waits=_worst_waits(session, scope, settings.mastodon_api_base_url),
         first_response_seconds=_distribution(session, scope, sla),
         trend=_trend(session, scope, sla, tz, TREND_DAYS[period]),
         volume_by_hour=_volume(session, scope, tz),

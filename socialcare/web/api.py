@@ -92,17 +92,10 @@ def enqueue_send(request: Request, reply_id: int) -> None:
         log.warning("could not enqueue reply %s now (the sweep will): %s", reply_id, exc)
 
 
-def reply_url(platform: str, handle: str | None, external_id: str | None) -> str | None:
-    """The public address of a sent reply, where the platform's is known."""
-    if not external_id:
-        return None
-    if platform in ("x", "twcs") and handle:
-        return f"https://x.com/{handle}/status/{external_id}"
-    if platform == "bluesky" and handle and external_id.startswith("at://"):
-        return f"https://bsky.app/profile/{handle}/post/{external_id.rsplit('/', 1)[-1]}"
-    if external_id.startswith("https://"):
-        return external_id
-    return None
+def reply_url(reply: Reply, case: Case, handle: str | None) -> str | None:
+    """The public address of a sent reply, built by socialcare.sources.urls (as on the case
+    page and in digests); handle is the brand account's."""
+    return queries.reply_link(None, reply, case.platform, handle)
 
 
 def reply_out(reply: Reply, case: Case, handle: str | None) -> m.ReplyOut:
@@ -115,7 +108,7 @@ def reply_out(reply: Reply, case: Case, handle: str | None) -> m.ReplyOut:
         attempts=reply.attempts,
         last_error=reply.last_error,
         external_id=reply.external_id,
-        url=reply_url(case.platform, handle, reply.external_id) if reply.state == "sent" else None,
+        url=reply_url(reply, case, handle),
         sent_at=reply.sent_at,
         created_at=reply.created_at,
     )

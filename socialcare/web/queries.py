@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
 from socialcare.config import Settings
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team
 from socialcare.sources.status import ingestion_status, recent_incidents
+from socialcare.sources.urls import post_url, web_address
 
 QUEUE_PAGE = 50  # rows on a page of the queue (and /api/queue's default)
 QUEUE_LIMIT = 200  # the most /api/queue returns at once, and what the floor looks through
@@ -73,6 +75,7 @@ class CaseDetail:
     replies: list[Reply] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     earlier: list[Case] = field(default_factory=list)  # the customer's other cases, newest first
+    reply_urls: dict[int, str] = field(default_factory=dict)  # a sent reply's public page
 
 
 def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -286,8 +289,38 @@ def team_names(session: Session) -> list[str]:
     return list(session.scalars(select(Team.name).order_by(Team.name)))
 
 
-def case_detail(session: Session, case_id: int) -> CaseDetail | None:
-    """The case, its thread in time order (with brand replies), score, replies and events."""
+def reply_link(
+    session: Session | None,
+    reply: Reply,
+    platform: str,
+    handle: str | None,
+    *,
+    stored: Post | None = None,
+    server: str = "",
+) -> str | None:
+    """The public page of a sent reply (see socialcare.sources.urls), or None. handle is the
+    brand account's. The reply's stored post (given, or looked up in session, else in the
+    reply's own session) supplies what the platform gave back (Mastodon's url, Bluesky's uri).
+    A Mastodon reply is a status of the brand's own server: without MASTODON_API_BASE_URL
+    (server), that server is the one its uri names."""
+    if reply.state != "sent" or not reply.external_id:
+        return None
+    session = session if session is not None else object_session(reply)
+    raw: Any = stored.raw if stored is not None else None
+    if stored is None and session is not None and platform in ("mastodon", "bluesky"):
+        raw = session.scalar(
+            select(Post.raw).where(Post.platform == platform, Post.external_id == reply.external_id)
+        )
+    raw = raw if isinstance(raw, dict) else None
+    if not server and raw is not None and (uri := web_address(raw.get("uri"))):
+        parts = urlsplit(uri)
+        server = f"{parts.scheme}://{parts.netloc}"
+    return post_url(platform, reply.external_id, handle=handle, raw=raw, server=server)
+
+
+def case_detail(session: Session, case_id: int, *, server: str = "") -> CaseDetail | None:
+    """The case, its thread in time order (with brand replies), score, replies and events.
+    server is the Mastodon server's address, for a reply whose page was not given."""
     case = session.get(Case, case_id)
     if case is None:
         return None
@@ -326,17 +359,36 @@ def case_detail(session: Session, case_id: int) -> CaseDetail | None:
         .order_by(Case.opened_at.desc())
         .limit(20)
     )
+    account = session.get(Account, case.account_id)
+    replies_list = list(replies)
+    brand_posts = {p.external_id: p for p in posts if p.is_brand}
+    handle = account.handle if account is not None else None
+    links = {
+        r.id: link
+        for r in replies_list
+        if (
+            link := reply_link(
+                session,
+                r,
+                case.platform,
+                handle,
+                stored=brand_posts.get(r.external_id or ""),
+                server=server,
+            )
+        )
+    }
     return CaseDetail(
         earlier=list(earlier),
         case=case,
-        account=session.get(Account, case.account_id),
+        account=account,
         team=team,
         claimed_by=agent,
         posts=posts,
         score=score,
         reasons=reason_labels(score.reasons) if score is not None else [],
-        replies=list(replies),
+        replies=replies_list,
         events=list(events),
+        reply_urls=links,
     )
 
 
