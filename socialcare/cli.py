@@ -1,4 +1,10 @@
-"""The `socialcare` command line: database, main job, imports, polling, latency, models."""
+"""The `socialcare` command line: database, main job, imports, polling, latency, models.
+
+A command that fails prints one line, `error: ...`, on stderr and exits non-zero: 1 when what
+it was asked to act on is missing or not in the state the action needs (no such case, someone
+else holds it, the role does not allow it, the platform refused), 2 for bad input or settings,
+75 (EX_TEMPFAIL) when nothing was done but a later try may work (a poll that made no request).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,57 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from typer.core import TyperGroup
 
+# Every model in the metadata, whichever command runs: a flush orders its tables by their
+# foreign keys, and one naming a table never imported fails (NoReferencedTableError).
+import socialcare.models  # noqa: F401
 from socialcare.cli_cases import register as register_case_commands
 from socialcare.cli_digest import digest_app
 from socialcare.cli_sources import add_account, poll_command, sources_app
 from socialcare.config import get_settings
-from socialcare.errors import SocialcareError
+from socialcare.display import one_line, terminal_safe
+from socialcare.errors import ConfigError, SocialcareError
+
+# Bad input or settings (as click's own usage errors); anything else refused is 1.
+USAGE_ERRORS = (ConfigError, ValueError)
+
+
+def error_line(exc: BaseException) -> str:
+    """An error as the one line a command prints: its first line, shown inert."""
+    text = str(exc).strip().splitlines()
+    return "error: " + (one_line(text[0]) if text else type(exc).__name__)
+
+
+class CareGroup(TyperGroup):
+    """The top-level command group: errors socialcare raises on purpose (and bad input, and a
+    database that cannot be used) end the command with one line on stderr, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SocialcareError, ValueError) as exc:
+            typer.echo(error_line(exc), err=True)
+            raise typer.Exit(2 if isinstance(exc, USAGE_ERRORS) else 1) from None
+        except (OperationalError, ProgrammingError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            typer.echo(
+                f"{error_line(reason)} (is the database up, and at the latest schema? "
+                "`socialcare db upgrade`)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
-    help="Social media customer care workers.", no_args_is_help=True, pretty_exceptions_enable=False
+    cls=CareGroup,
+    help="Social media customer care workers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 import_app = typer.Typer(help="Load posts straight into the database.", no_args_is_help=True)
@@ -72,40 +118,6 @@ def import_twcs(
         )
 
 
-@accounts_app.command("add-x")
-def accounts_add_x(handle: str) -> None:
-    """Monitor an X account's mentions (the same as `accounts add x HANDLE`)."""
-    add_account("x", handle)
-
-
-@accounts_app.command("add-mastodon")
-def accounts_add_mastodon(handle: str) -> None:
-    """Monitor a Mastodon account (the same as `accounts add mastodon HANDLE`; needs
-    MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN, the account's own token)."""
-    add_account("mastodon", handle)
-
-
-@accounts_app.command("add-bluesky")
-def accounts_add_bluesky(handle: str) -> None:
-    """Monitor a Bluesky account (the same as `accounts add bluesky HANDLE`; needs
-    BLUESKY_HANDLE and BLUESKY_APP_PASSWORD)."""
-    add_account("bluesky", handle)
-
-
-@accounts_app.command("add-replay")
-def accounts_add_replay(
-    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
-    speedup: float = typer.Option(60.0, min=0.001, help="virtual seconds per wall second"),
-) -> None:
-    """Stream TWCS files as live mentions at a speed-up."""
-    from socialcare.db import session_scope
-    from socialcare.setup import ensure_replay_feed
-
-    with session_scope() as session:
-        account = ensure_replay_feed(session=session, files=files, speedup=speedup)
-        typer.echo(f"account {account.id}: {account.handle} at {speedup}x")
-
-
 @accounts_app.command("list")
 def accounts_list() -> None:
     """Accounts with their poll state."""
@@ -117,7 +129,10 @@ def accounts_list() -> None:
     with session_scope() as session:
         for a in session.execute(select(Account).order_by(Account.id)).scalars():
             state = "failing" if a.failing else ("polled" if a.config.get("polled") else "brand")
-            typer.echo(f"{a.id:>4} {a.platform:<6} {a.handle:<40} {state:<8} {a.last_error or ''}")
+            typer.echo(
+                f"{a.id:>4} {a.platform:<6} {one_line(a.handle):<40} {state:<8} "
+                f"{one_line(a.last_error or '')}"
+            )
 
 
 @app.command("poll")
@@ -141,13 +156,13 @@ def latency(
     from socialcare.metrics.latency import format_csv, format_table, latency_by
 
     if fmt not in ("table", "csv"):
-        raise typer.BadParameter("table or csv", param_hint="--format")
+        raise ValueError(f"--format is table or csv, not {one_line(fmt)!r}")
     with session_scope() as session:
-        try:
-            rows = latency_by(session, by=by, tz=tz)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    typer.echo(format_csv(rows) if fmt == "csv" else format_table(rows), nl=fmt != "csv")
+        rows = latency_by(session, by=by, tz=tz)
+    # A group is a brand's handle or a team's name: what anyone typed, shown inert in the table
+    # (the CSV is data: its formula cells are neutralised, its text kept as it is).
+    text = format_csv(rows) if fmt == "csv" else terminal_safe(format_table(rows))
+    typer.echo(text, nl=fmt != "csv")
 
 
 @model_app.command("train")
@@ -254,14 +269,22 @@ def web(port: int | None = typer.Option(None)) -> None:
 
 
 def main() -> None:
-    """Console entry point: errors socialcare raises on purpose print one clear line."""
+    """Console entry point: every failure, click's usage errors included, is one clear line."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         get_settings()
-        app()
-    except SocialcareError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (SocialcareError, ValueError) as exc:
+        typer.echo(error_line(exc), err=True)
         sys.exit(2)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # the group's help
+        else:
+            typer.echo(f"error: {one_line(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -5,50 +5,85 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import typer
 
-from socialcare.errors import ConfigError
+from socialcare.display import one_line
+from socialcare.errors import NotFound
+from socialcare.ids import in_range
 
 sources_app = typer.Typer(help="Ingestion health of the polled accounts.", no_args_is_help=True)
 
 
-def _adder(platform: str, normalise: Callable[[str], str] = str) -> Callable[[str], str]:
-    def add(handle: str) -> str:
+# A poll that made no request (the account is paused or failing, another worker holds its
+# lease, its rate window or read cap is spent) exits with EX_TEMPFAIL: try again later.
+EX_TEMPFAIL = 75
+
+
+def _adder(platform: str, normalise: Callable[[str], str] = str) -> Callable[..., str]:
+    def add(targets: list[str], speedup: float) -> str:
         from socialcare.db import session_scope
         from socialcare.posts.service import ensure_account
 
+        if len(targets) != 1:
+            raise ValueError(f"accounts add {platform} takes one HANDLE, not {len(targets)}")
         with session_scope() as session:
             account = ensure_account(
                 session=session,
                 platform=platform,
-                handle=normalise(handle.lstrip("@")),
+                handle=normalise(targets[0].lstrip("@")),
                 source=platform,
                 polled=True,
             )
-            return f"account {account.id}: {platform} @{account.handle}"
+            return f"account {account.id}: {platform} @{one_line(account.handle)}"
 
     return add
 
 
+def _add_replay(targets: list[str], speedup: float) -> str:
+    """A replay feed: TWCS CSV files streamed as live mentions at a speed-up."""
+    from socialcare.db import session_scope
+    from socialcare.setup import ensure_replay_feed
+
+    if not targets:
+        raise ValueError("accounts add replay takes one or more TWCS CSV FILEs")
+    files = [Path(f) for f in targets]
+    for path in files:
+        if not path.is_file():
+            raise ValueError(f"no file {one_line(path)}")
+    with session_scope() as session:
+        account = ensure_replay_feed(session=session, files=files, speedup=speedup)
+        return f"account {account.id}: replay {one_line(account.handle)} at {speedup}x"
+
+
 # `accounts add PLATFORM HANDLE`: one adder per platform, each reading its credentials from
 # the environment when it polls (X_*, MASTODON_*, BLUESKY_*). Platforms join by adding an entry.
-ACCOUNT_ADDERS: dict[str, Callable[[str], str]] = {
+ACCOUNT_ADDERS: dict[str, Callable[..., str]] = {
     "x": _adder("x"),
     "mastodon": _adder("mastodon"),
     "bluesky": _adder("bluesky", str.lower),  # Bluesky handles are domain names
+    "replay": _add_replay,
 }
 
 
-def add_account(platform: str, handle: str) -> None:
-    """Monitor a brand account on a platform (credentials come from the environment)."""
+def add_account(
+    platform: str = typer.Argument(..., help="x, mastodon, bluesky or replay"),
+    targets: list[str] = typer.Argument(
+        ..., metavar="HANDLE | FILE...", help="the account's handle; for replay, TWCS CSV files"
+    ),
+    speedup: float = typer.Option(
+        60.0, min=0.001, help="replay only: virtual seconds per wall second"
+    ),
+) -> None:
+    """Monitor a brand account on a platform (credentials come from the environment), or
+    replay TWCS files as live mentions (`accounts add replay FILE...`)."""
     adder = ACCOUNT_ADDERS.get(platform.lower())
     if adder is None:
-        raise typer.BadParameter(
-            f"unknown platform {platform!r}; known: {', '.join(sorted(ACCOUNT_ADDERS))}",
-            param_hint="PLATFORM",
+        raise ValueError(
+            f"unknown platform {one_line(platform)!r}; known: {', '.join(sorted(ACCOUNT_ADDERS))}"
         )
-    typer.echo(adder(handle))
+    typer.echo(adder(targets, speedup))
 
 
 @sources_app.command("status")
@@ -69,46 +104,68 @@ def sources_status(
 
 
 def resolve_account(account: str | None, account_id: int | None) -> int:
-    """An account given by id or handle (with or without @)."""
+    """An existing account given by id or handle (with or without @); NotFound otherwise."""
     from sqlalchemy import select
 
     from socialcare.db import session_scope
     from socialcare.posts.models import Account
 
-    if account_id is not None:
-        return account_id
-    if account is None:
-        raise typer.BadParameter("name the account: its id or handle", param_hint="ACCOUNT")
-    if account.isdigit():
-        return int(account)
+    if account_id is None and account is None:
+        raise ValueError("name the account: its id or handle (see `socialcare accounts list`)")
+    if account_id is None and account is not None and account.isdigit():
+        account_id = int(account)
     with session_scope() as session:
-        found = session.execute(
-            select(Account.id).where(Account.handle == account.lstrip("@"))
-        ).scalars()
-        ids = list(found)
-    if len(ids) != 1:
-        raise ConfigError(f"{len(ids)} accounts have the handle {account!r}; give the id")
+        if account_id is not None:
+            if in_range(account_id) and session.get(Account, account_id) is not None:
+                return account_id
+            raise NotFound(f"no account {account_id}")
+        assert account is not None
+        ids = list(
+            session.execute(
+                select(Account.id).where(Account.handle == account.lstrip("@"))
+            ).scalars()
+        )
+    if not ids:
+        raise NotFound(f"no account with the handle {one_line(account)!r}")
+    if len(ids) > 1:
+        raise ValueError(f"{len(ids)} accounts have the handle {one_line(account)!r}; give the id")
     return ids[0]
 
 
 def poll_command(account: str | None, account_id: int | None, once: bool) -> None:
     """Poll one account now, in this process, and score and route what it finds; without
-    --once, again whenever the account is due, until interrupted."""
+    --once, again whenever the account is due, until interrupted.
+
+    --once exits 0 after a poll, 1 when the platform failed it, and 75 (EX_TEMPFAIL) when it
+    made no request at all, saying why (a paused or failing account, another worker's lease, a
+    spent rate window or read cap)."""
     from socialcare.db import session_scope, utcnow
-    from socialcare.flows import InlineRunner, poll_account
+    from socialcare.flows import InlineRunner
+    from socialcare.flows.polling import poll
     from socialcare.posts.models import Account
 
     target = resolve_account(account, account_id)
     while True:
         runner = InlineRunner()
-        stored = poll_account(target, enqueue=runner)
+        result = poll(target, enqueue=runner)
         runner.drain()
+        if result.skipped:
+            typer.echo(f"poll skipped: {one_line(result.skipped)}", err=True)
+        elif result.error:
+            typer.echo(
+                f"error: poll of account {target} failed after storing {result.stored} new "
+                f"posts: {one_line(result.error)}",
+                err=True,
+            )
+        else:
+            typer.echo(f"stored {result.stored} new posts")
+        if once:
+            if result.skipped:
+                raise typer.Exit(EX_TEMPFAIL)
+            if result.error:
+                raise typer.Exit(1)
+            return
         with session_scope() as session:
             row = session.get(Account, target)
-            if row is None:
-                raise ConfigError(f"no account {target}")
-            error, due = row.last_error, row.next_poll_at
-        typer.echo(f"stored {stored} new posts" + (f" (last error: {error})" if error else ""))
-        if once:
-            return
+            due = row.next_poll_at if row is not None else None
         time.sleep(max(1.0, (due - utcnow()).total_seconds()) if due else 60.0)

@@ -12,6 +12,7 @@ from socialcare.cases.events import record
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound
+from socialcare.ids import in_range
 from socialcare.routing.models import Agent
 from socialcare.routing.rules import PRIORITY_ORDER, raise_priority
 from socialcare.routing.service import team_by_name
@@ -29,7 +30,8 @@ def get_agent(*, session: Session, handle: str) -> Agent:
 
 
 def get_case(*, session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    """The case with this id; NotFound for an id no case can have, never a database error."""
+    case = session.get(Case, case_id) if in_range(case_id) else None
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case

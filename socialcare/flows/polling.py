@@ -8,6 +8,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -33,6 +34,17 @@ from socialcare.sources.registry import get_source
 log = logging.getLogger(__name__)
 # Incidents that a successful poll ends.
 CLEARED_BY_A_POLL = ("missed_polls", "auth_failed")
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll did: the posts it stored; skipped says why it made no request at all (the
+    account is paused or failing, another worker holds its lease, its rate window or the read
+    cap is spent), error why it stopped (the platform's failure)."""
+
+    stored: int = 0
+    skipped: str | None = None
+    error: str | None = None
 
 
 def lease_name(account_id: int) -> str:
@@ -136,18 +148,23 @@ def _hold(
     )
 
 
-def _begin(account_id: int, holder: str, settings: Settings) -> tuple | None:
+def _begin(account_id: int, holder: str, settings: Settings) -> tuple | str:
+    """What the poll needs, or why it makes no request."""
     now = utcnow()
     with session_scope(settings) as session:
         account = session.get(Account, account_id)
-        if account is None or not account.active or account.failing:
-            return None
+        if account is None:
+            return f"no account {account_id}"
+        if not account.active:
+            return f"account {account_id} is paused"
+        if account.failing:
+            return f"account {account_id} is failing: {account.last_error or 'see its incidents'}"
         if not _hold(session, account_id, holder, settings, now):
             log.info("account %s is being polled by another worker", account_id)
-            return None
+            return f"another worker holds the {lease_name(account_id)} lease"
         if not _read_cap_allows(session, account, settings, now):
             release_lease(session=session, name=lease_name(account_id), holder=holder, now=now)
-            return None
+            return f"the monthly read cap is reached: polling paused until {account.next_poll_at}"
         windows = ingestion.rate_windows(session=session, account_id=account_id)
         shared = windows.get(ACCOUNT_WINDOW)
         if shared is not None and shared.spent(now):
@@ -156,7 +173,7 @@ def _begin(account_id: int, holder: str, settings: Settings) -> tuple | None:
             log.info("account %s: rate window spent until %s", account_id, shared.reset_at)
             account.next_poll_at = shared.reset_at
             release_lease(session=session, name=lease_name(account_id), holder=holder, now=now)
-            return None
+            return f"the rate window is spent until {shared.reset_at}"
         interval = account.poll_interval_seconds or settings.poll_interval_seconds
         return account_ref(account), dict(account.cursors), account.source, windows, interval
 
@@ -277,12 +294,18 @@ def _store_page(
 def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None = None) -> int:
     """Fetch an account's new posts page by page, each page committed with the cursors it
     leaves; returns the posts stored. Another worker's poll of the account makes this a no-op."""
+    return poll(account_id, enqueue=enqueue, settings=settings).stored
+
+
+def poll(account_id: int, *, enqueue: Enqueue, settings: Settings | None = None) -> PollResult:
+    """poll_account, saying what happened: the posts stored, why no request was made, or the
+    error that stopped the poll."""
     settings = settings or get_settings()
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     leased = time.monotonic()  # the lease runs from no earlier than this
     begun = _begin(account_id, holder, settings)
-    if begun is None:
-        return 0
+    if isinstance(begun, str):
+        return PollResult(skipped=begun)
     ref, cursors, source_name, windows, interval = begun
     source = get_source(source_name, settings)
     remember = getattr(source, "remember_rate_windows", None)
@@ -307,14 +330,14 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
                     if not _hold(session, account_id, holder, settings, now):
                         session.commit()
                         log.warning("poll of account %s lost its lease; stopping", account_id)
-                        return total
+                        return PollResult(total, error="another worker took over the poll")
                 # The cursors move with the page, on the condition that they are still those
                 # the poll left: the account's row stays locked until the page commits.
                 stored = _store_page(session, account, page, cursors, settings, enqueue)
                 if stored is None:
                     session.rollback()
                     log.warning("account %s cursors moved under its poll; stopping", account_id)
-                    return total
+                    return PollResult(total, error="another poll moved the cursors")
                 cursors = dict(page.cursors)
                 total += stored
                 found += sum(not p.is_brand for p in page.posts)
@@ -332,12 +355,13 @@ def poll_account(account_id: int, *, enqueue: Enqueue, settings: Settings | None
             session.rollback()
             log.warning("poll of account %s failed: %s", account_id, exc)
             _fail(account_id, holder, exc, settings)
+            return PollResult(total, error=str(exc))
         except BaseException:
             session.rollback()
             raise
         finally:
             pages.close()
-    return total
+    return PollResult(total)
 
 
 def _move_cursors(

@@ -17,6 +17,7 @@ from socialcare.db import utcnow
 from socialcare.metrics.digest_model import Figures
 from socialcare.metrics.figures import NO_TEAM, Scope, figures_by
 from socialcare.metrics.localtime import LocalTime, zone
+from socialcare.metrics.spreadsheet import neutralise
 
 GROUPINGS = ("brand", "team", "priority", "platform", "topic", "hour")
 HEADERS = ("group", "cases", "answered", "unanswered", "p50_s", "p90_s", "sla_%")
@@ -160,5 +161,6 @@ def format_csv(rows: Sequence[LatencyRow]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(HEADERS)
     for row in rows:
-        writer.writerow(_cells(row))
+        group, *figures = _cells(row)
+        writer.writerow([neutralise(str(group)), *figures])
     return buf.getvalue()

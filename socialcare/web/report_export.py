@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from socialcare.metrics.digest_format import safe_url, zone
 from socialcare.metrics.digest_model import Figures, GroupFigures
+from socialcare.metrics.spreadsheet import neutralise
 from socialcare.web.report_query import Report
 
 CSV_COLUMNS = (
@@ -33,8 +34,6 @@ CSV_COLUMNS = (
     "previous_p90_s",
     "previous_sla_attainment",
 )
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's list).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FiguresOut(BaseModel):
@@ -160,11 +159,6 @@ def report_json(report: Report) -> ReportOut:
         previous_end=q.previous_end,
         next_end=q.next_end,
     )
-
-
-def neutralise(cell: str) -> str:
-    """A text cell a spreadsheet will show, never run: formula starts get a leading apostrophe."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 def _num(value: float | int | None, digits: int = 3) -> str:

@@ -35,19 +35,21 @@ def run(*args: str, code: int = 0) -> str:
     return result.output
 
 
-def test_accounts_add_takes_the_platform_and_add_x_stays_an_alias(engine, settings):
+def test_accounts_add_takes_the_platform_and_is_the_one_spelling(engine, settings):
     added = run("accounts", "add", "x", "@AcmeCare")
     assert re.fullmatch(r"account \d+: x @AcmeCare\n", added)
-    assert run("accounts", "add-x", "AcmeCare") == added  # the same account, not a second
+    assert run("accounts", "add", "x", "AcmeCare") == added  # the same account, not a second
     assert re.fullmatch(r"account \d+: x @Other\n", run("accounts", "add", "X", "Other"))
     refused = run("accounts", "add", "myspace", "tom", code=2)
-    flat = " ".join(refused.replace("│", " ").split())  # the error box wraps its lines
-    assert "unknown platform 'myspace'; known: bluesky, mastodon, x" in flat
+    assert "error: unknown platform 'myspace'; known: bluesky, mastodon, replay, x" in refused
     assert re.fullmatch(
         r"account \d+: mastodon @care\n", run("accounts", "add", "mastodon", "care")
     )
     bsky = run("accounts", "add", "bluesky", "@Acme.BSKY.social")
     assert re.fullmatch(r"account \d+: bluesky @acme\.bsky\.social\n", bsky)
+    assert "takes one HANDLE" in run("accounts", "add", "x", "a", "b", code=2)
+    for old in ("add-x", "add-mastodon", "add-bluesky", "add-replay"):
+        assert "No such command" in run("accounts", old, "care", code=2)
 
 
 def test_poll_once_and_sources_status_show_what_was_ingested_and_what_it_cost(x, api, model):
@@ -69,6 +71,36 @@ def test_poll_once_and_sources_status_show_what_was_ingested_and_what_it_cost(x,
     table = run("sources", "status")
     assert table.splitlines()[0].split()[:4] == ["id", "platform", "handle", "state"]
     assert BRAND in table.splitlines()[1]
+
+
+def test_a_failed_poll_exits_1_and_a_skipped_one_75_saying_why(x, api, model):
+    from socialcare.flows.polling import lease_name
+    from socialcare.leases import hold_lease
+
+    s, account_id = x
+    api.release(10)
+    api.faults, api.fault_kinds = 1.0, ("500",)
+    failed = run("poll", str(account_id), "--once", code=1)
+    assert "stored 0 new posts" not in failed
+    [line] = failed.splitlines()
+    assert line.startswith(f"error: poll of account {account_id} failed") and "500" in line
+
+    api.faults = 0.0
+    with session_scope(s) as session:
+        session.get(Account, account_id).next_poll_at = None
+        assert hold_lease(
+            session=session, name=lease_name(account_id), holder="other", seconds=60, now=utcnow()
+        )
+    requests = sum(api.requests.values())
+    skipped = run("poll", BRAND, "--once", code=75)
+    assert skipped == f"poll skipped: another worker holds the poll:{account_id} lease\n"
+    assert sum(api.requests.values()) == requests  # no request was made
+
+    with session_scope(s) as session:
+        session.get(Account, account_id).active = False
+    assert f"account {account_id} is paused" in run("poll", str(account_id), "--once", code=75)
+    assert run("poll", "99999", "--once", code=1) == "error: no account 99999\n"
+    assert run("poll", "9223372036854775808", code=1) == "error: no account 9223372036854775808\n"
 
 
 def test_an_account_that_misses_two_poll_intervals_raises_one_alert_until_it_polls(x, api):
