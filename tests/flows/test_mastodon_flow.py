@@ -262,7 +262,7 @@ def test_an_operator_adds_and_polls_a_mastodon_account_from_the_command_line(
     from socialcare.cli import app
 
     api.post(ann, "@AcmeCare is the shop closed?")
-    added = CliRunner().invoke(app, ["accounts", "add-mastodon", "@AcmeCare"])
+    added = CliRunner().invoke(app, ["accounts", "add", "mastodon", "@AcmeCare"])
     account_id = added.output.split()[1].rstrip(":")
     polled = CliRunner().invoke(app, ["poll", "--account", account_id])
 
