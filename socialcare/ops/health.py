@@ -128,3 +128,12 @@ def readiness(settings: Settings, *, timeout: float = CHECK_TIMEOUT_SECONDS) -> 
     if out["broker"] != OK:
         out["broker"] = out["broker"].replace("error: ", f"error: {_broker_kind(settings)}: ", 1)
     return out
+
+
+FAILED = "failed"
+
+
+def public(result: dict[str, str]) -> dict[str, str]:
+    """readiness() as anyone may read it: "ok" or "failed" per check, no error text (which can
+    name hosts, paths and accounts)."""
+    return {name: OK if value == OK else FAILED for name, value in result.items()}

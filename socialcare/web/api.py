@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from socialcare.web import queries
 from socialcare.web.audit import audit_rows, parse_when
 from socialcare.web.deps import SessionDep, request_now
 from socialcare.web.pages import queue_filter
+from socialcare.web.params import RowId, RowIdQuery
 from socialcare.web.security import (
     AuditReader,
     CannedManager,
@@ -58,11 +59,6 @@ def fails(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 router = APIRouter(prefix="/api", responses=fails(400, 401, 403))
-# Case, reply, canned reply and token ids are 32-bit columns: a larger id is refused (422)
-# before it reaches a database that cannot even compare it.
-ROW_ID_MAX = 2**31 - 1
-RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
-RowIdQuery = Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)]
 
 
 @contextmanager

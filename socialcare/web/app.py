@@ -3,6 +3,7 @@ the reports (socialcare.web.reports)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,10 +22,11 @@ from socialcare.metrics.latency import GROUPINGS, format_csv, latency_by, latenc
 from socialcare.ops import health
 from socialcare.ops import metrics as ops_metrics
 from socialcare.ops.errors import init_error_reporting
-from socialcare.web import api, live, login, pages, reports, security
+from socialcare.web import api, errors, live, login, pages, reports, security
 from socialcare.web.deps import HERE, SessionDep, templates
 from socialcare.web.security import ReportsReader
 
+log = logging.getLogger(__name__)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
@@ -36,12 +38,22 @@ SECURITY_HEADERS = {
 }
 
 
+# Every answer but the static files depends on who asks (or holds a CSRF token, as the login
+# form does): no cache may keep it, unless a route says otherwise (the report charts are cached
+# privately for a few minutes).
+NO_STORE = "no-store"
+CACHEABLE_PREFIX = "/static/"
+
+
 class SecurityHeadersMiddleware(security.ResponseHeadersMiddleware):
-    """Adds SECURITY_HEADERS to every HTTP response (unless a route already set one)."""
+    """Adds SECURITY_HEADERS to every HTTP response (unless a route already set one), and
+    Cache-Control: no-store to every one but the static files' (unless a route set one)."""
 
     def edit(self, scope: Scope, headers: MutableHeaders) -> None:
         for name, value in SECURITY_HEADERS.items():
             headers.setdefault(name, value)
+        if not scope.get("path", "").startswith(CACHEABLE_PREFIX):
+            headers.setdefault("Cache-Control", NO_STORE)
 
 
 class RefuseNulMiddleware:
@@ -57,8 +69,8 @@ class RefuseNulMiddleware:
             or b"%00" in scope.get("query_string", b"")
             or b"\x00" in scope.get("query_string", b"")
         ):
-            response = JSONResponse({"detail": "a NUL character in the address"}, status_code=400)
-            await response(scope, receive, send)
+            message = "a NUL character in the address"
+            await errors.error_response(Request(scope), 400, message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -80,13 +92,32 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "the database or the broker does not answer (which says)"}},
+    responses={
+        503: {"description": "the database or the broker does not answer (ok or failed each)"}
+    },
 )
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: 200 when the database and the broker answer (within about 1 s), else 503."""
+    """Readiness: 200 when the database and the broker answer (within about 1 s), else 503.
+    Each is "ok" or "failed"; what failed (an error's text) only for a lead's or an admin's
+    token or session, as for /metrics."""
     result = health.readiness(request.app.state.settings)
     ready = all(value == health.OK for value in result.values())
-    return JSONResponse(result, status_code=200 if ready else 503)
+    shown = result if _may_see_details(request, result) else health.public(result)
+    return JSONResponse(shown, status_code=200 if ready else 503)
+
+
+def _may_see_details(request: Request, result: dict[str, str]) -> bool:
+    """Whether the caller may read why a check failed (asked only when one did, and only of a
+    database that answers)."""
+    if result["database"] != health.OK or all(v == health.OK for v in result.values()):
+        return False
+    try:
+        with request.app.state.sessionmaker() as session:
+            actor = security.resolve_actor(request, session)
+    except Exception:  # readiness must answer whatever the login tables say
+        log.warning("readyz: could not check the caller's login", exc_info=True)
+        return False
+    return actor is not None and actor.can(Permission.REPORTS_READ)
 
 
 @router.get(
@@ -150,6 +181,7 @@ def create_app(
         description="The care team's workspace: queue, cases, replies, audit, people.",
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # errors.http_error redirects, relatively
     )
     app.state.settings = settings
     app.state.sessionmaker = get_sessionmaker(settings)
@@ -160,9 +192,11 @@ def create_app(
         app.state.sessionmaker, lambda: app.state.clock()
     )
     app.add_middleware(RefuseNulMiddleware)
+    app.add_middleware(errors.BodyGuardMiddleware)
     app.add_middleware(security.RenewCookieMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # added last, so it wraps every response
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    errors.install(app)
     app.add_exception_handler(reports.BadReportQuery, reports.bad_query_response)
     security.install(app)
     app.include_router(router)

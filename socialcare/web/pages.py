@@ -18,11 +18,13 @@ from socialcare.auth.roles import ROLES, Permission
 from socialcare.cases import actions
 from socialcare.cases.lengths import rule_for
 from socialcare.cases.models import OPEN_STATUSES, Case
+from socialcare.ids import in_range
 from socialcare.routing.models import Agent, Team
 from socialcare.routing.rules import PRIORITY_ORDER
 from socialcare.web import queries
 from socialcare.web.audit import audit_rows, parse_when
 from socialcare.web.deps import SessionDep, request_now, templates
+from socialcare.web.params import RowIdQuery
 from socialcare.web.security import (
     AuditReader,
     CannedManager,
@@ -141,7 +143,7 @@ def queue_rows_fragment(
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, session: SessionDep, actor: QueueReader, case_id: int) -> Response:
     """One case: the thread, the customer's earlier cases, the reasons, and the work on it."""
-    detail = queries.case_detail(session, case_id)
+    detail = queries.case_detail(session, case_id) if in_range(case_id) else None
     if detail is None:
         return templates.TemplateResponse(
             request, "not_found.html", {"what": f"case {case_id}"}, status_code=404
@@ -199,7 +201,7 @@ def audit_page(
     agent: str | None = None,
     since: str | None = None,
     until: str | None = None,
-    case_id: int | None = None,
+    case_id: RowIdQuery = None,
 ) -> Response:
     """The audit log, newest first, filtered by actor and time."""
     start, end = parse_when(since), parse_when(until)

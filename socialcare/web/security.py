@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,7 +27,8 @@ from socialcare.auth.service import LoginPolicy, session_agent, token_agent
 from socialcare.config import Settings
 from socialcare.errors import Forbidden
 from socialcare.routing.models import Agent
-from socialcare.web.deps import SessionDep, request_now, templates
+from socialcare.web import errors
+from socialcare.web.deps import SessionDep, request_now
 
 SESSION_COOKIE = "sc_session"
 LOGIN_CSRF_COOKIE = "sc_login_csrf"
@@ -207,16 +208,11 @@ def require(permission: Permission) -> Callable[..., Actor]:
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/metrics"
+    return errors.wants_json(request.url.path)
 
 
 def _error(request: Request, status: int, message: str, **headers: str) -> Response:
-    if wants_json(request):
-        return JSONResponse({"detail": message}, status_code=status, headers=headers)
-    context: dict[str, Any] = {"status": status, "message": message}
-    return templates.TemplateResponse(
-        request, "error.html", context, status_code=status, headers=headers
-    )
+    return errors.error_response(request, status, message, headers or None)
 
 
 def not_authenticated(request: Request, _exc: Exception) -> Response:
