@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 
@@ -156,8 +156,12 @@ class MentionSource(Protocol):
       with retry_after) for platform failures, never a library's own exception.
     send_reply: publish text as a public reply to in_reply_to; raises ReplyOutcomeUnknown when the
       request may have reached the platform without an answer (never retry those blindly).
-    find_reply: look on the platform for a reply already published to in_reply_to with this text,
-      to reconcile a reply whose outcome was unknown; None when there is none.
+    find_reply: look on the platform for the reply an attempt published to in_reply_to, to
+      reconcile a reply whose outcome was unknown; None when there is none. sent_after (when the
+      attempt began) and known (ids of the brand's posts that are not this attempt's: other
+      replies', or stored before it) let it match by what the platform gives back (author,
+      parent, time, id) rather than by text, which a server may render differently (see
+      pick_reply); without sent_after only a reply with the same text counts.
 
     A source that pages may also offer fetch_pages(account, cursors), an iterator of results,
     one a page, each with the cursors to store with its posts (in-progress state included, so a
@@ -172,8 +176,51 @@ class MentionSource(Protocol):
     def send_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply: ...
 
     def find_reply(
-        self, account: AccountRef, *, in_reply_to: str, text: str
+        self,
+        account: AccountRef,
+        *,
+        in_reply_to: str,
+        text: str,
+        sent_after: datetime | None = None,
+        known: Collection[str] = (),
     ) -> SentReply | None: ...
+
+
+# How far a platform's clock may be behind ours when a reply's public time is compared with the
+# moment its send began.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def pick_reply(
+    candidates: Iterable[IncomingPost],
+    *,
+    in_reply_to: str,
+    same_text: Callable[[IncomingPost], bool],
+    sent_after: datetime | None,
+    known: Collection[str] = (),
+) -> SentReply | None:
+    """The reply an attempt published, among posts read back from the platform.
+
+    A candidate is a brand post answering in_reply_to, not one of known, made no earlier than
+    sent_after (less CLOCK_SKEW). Text decides only between candidates (a server may render
+    markup or rewrite mentions, so a published reply need not read back as it was sent): the
+    earliest with the same text, else the earliest. Without sent_after nothing ties a post to the
+    attempt, so only the same text counts."""
+    fitting = [
+        post
+        for post in candidates
+        if post.is_brand
+        and not post.is_retweet
+        and post.in_reply_to_external_id == in_reply_to
+        and post.external_id not in known
+        and (sent_after is None or post.created_at >= sent_after - CLOCK_SKEW)
+    ]
+    same = [post for post in fitting if same_text(post)]
+    pool = same if same or sent_after is None else fitting
+    if not pool:
+        return None
+    post = min(pool, key=lambda p: p.created_at)
+    return SentReply(post.external_id, post.created_at, post)
 
 
 def fetch_pages(

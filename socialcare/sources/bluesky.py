@@ -17,7 +17,7 @@ Cursor keys kept in ``FetchResult.cursors``:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -289,10 +289,18 @@ class BlueskySource:
         )
         return SentReply(external_id=post.external_id, created_at=post.created_at, post=post)
 
-    def find_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply | None:
+    def find_reply(
+        self,
+        account: AccountRef,
+        *,
+        in_reply_to: str,
+        text: str,
+        sent_after: datetime | None = None,
+        known: Collection[str] = (),
+    ) -> SentReply | None:
         """Look through the brand's repository, newest first, back to the answered post's time
         (its record key is a TID), for a reply to it with the same text (whitespace-normalised,
-        links masked)."""
+        links masked; a record holds the text as it was sent), not one of known."""
         self.session.rate.account_id = account.id
         did = self._brand_did(account)
         uri = self._target(in_reply_to)
@@ -333,6 +341,8 @@ class BlueskySource:
                     post = record_post(view, did)
                 except SourceError as exc:
                     log.warning("Bluesky %s: a matching reply is unreadable: %s", action, exc)
+                    continue
+                if post.external_id in known:
                     continue
                 return SentReply(post.external_id, post.created_at, post)
             if cursor is None:

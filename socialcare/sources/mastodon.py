@@ -3,10 +3,12 @@ SourceError.
 
 Cursor keys kept in ``FetchResult.cursors`` (strings):
   account_id              the brand's account id on its server (from verify_credentials)
-  notifications_min_id    the newest mention notification seen
-  statuses_min_id         the newest status of the brand's own seen
+  notifications_min_id    the newest mention notification seen; NOTHING_BEFORE ("0") when the
+                          first poll found none, so the next poll reads every newer page
+  statuses_min_id         the newest status of the brand's own seen (NOTHING_BEFORE likewise)
   threads                 [[status id, watch until (epoch seconds)], ...]: customer posts the
-                          brand answered, whose later replies are read from their context
+                          brand answered, whose later replies are read from their context, the
+                          least recently read first
 
 Visibility: private (followers-only) and direct mentions are work like any other, and their
 answers go out as direct statuses seen only by the accounts they mention (see
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +35,8 @@ from socialcare.sources.base import (
     IncomingPost,
     RateWindow,
     SentReply,
+    SourceNote,
+    pick_reply,
 )
 from socialcare.sources.budget import AccountBudget
 from socialcare.sources.mastodon_api import (
@@ -59,11 +63,18 @@ log = logging.getLogger(__name__)
 # that stops here has a gap-free cursor and the next poll, due at once, continues from it.
 MAX_PAGES = 50
 STATUS_PAGE_MAX = 40  # Mastodon's largest page of statuses
+# The cursor of a stream whose first poll found it empty: every id is newer, so the next poll
+# reads all that arrived since through every page (no "first poll" reading only the newest).
+NOTHING_BEFORE = "0"
 # Threads the brand answered are read again for replies that do not mention the brand (Mastodon
-# notifies only mentions) for this long, a few per poll, the least recently read first.
+# notifies only mentions) for this long, the least recently read first: at least
+# THREADS_PER_POLL a poll, more while the rate window has more than half its requests left.
 THREAD_WATCH_SECONDS = 48 * 3600
-THREADS_WATCHED = 50
 THREADS_PER_POLL = 5
+THREADS_PER_POLL_MAX = 40
+# A bound on the cursor's size only (two days of answers stay far below it); a thread dropped
+# for it is logged and reported as an ingestion incident.
+MAX_THREADS_WATCHED = 20_000
 FIND_REPLY_PAGES = 25
 
 
@@ -223,7 +234,11 @@ class MastodonSource:
             newest = newest_id(cursor, ids)
             if newest is not None:
                 new_cursors[key] = newest
-        threads = self._watch(cursors.get("threads"), found.values(), time.time())
+            elif cursor is None:
+                # An empty first poll: nothing existed before it, so everything after is new.
+                new_cursors[key] = NOTHING_BEFORE
+        notes: list[SourceNote] = []
+        threads = self._watch(cursors.get("threads"), found.values(), time.time(), notes)
         requests_made += self._read_threads(threads, brand_id, found)
         new_cursors["threads"] = threads
         posts = sorted(found.values(), key=lambda p: (p.created_at, id_key(p.external_id)))
@@ -235,25 +250,60 @@ class MastodonSource:
             next_poll_in=wait if wait is not None else (1.0 if more else None),
             requests_made=requests_made,
             rate_windows={ACCOUNT_WINDOW: self.window} if self.window is not None else {},
+            notes=notes,
         )
 
     @staticmethod
-    def _watch(old: object, posts: Any, now: float) -> list[list[Any]]:
-        """The threads to watch: those still watched, then the posts the brand answered now."""
-        watched: list[list[Any]] = []
+    def _watch(old: object, posts: Any, now: float, notes: list[SourceNote]) -> list[list[Any]]:
+        """The threads to watch, the least recently read first: threads the brand answered now
+        (never read yet; a later answer extends the watch), then those still watched."""
+        watched: dict[str, float] = {}
         for item in old if isinstance(old, list) else []:
             valid = isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
             if valid and isinstance(item[1], int | float) and item[1] > now:
-                watched.append([item[0], item[1]])
-        known = {item[0] for item in watched}
+                watched.setdefault(item[0], item[1])
+        fresh: dict[str, float] = {}
         for post in posts:
             parent = post.in_reply_to_external_id
             until = int(post.created_at.timestamp() + THREAD_WATCH_SECONDS)
             answer = post.is_brand and not post.is_retweet and parent is not None
-            if answer and parent not in known and until > now:
-                known.add(parent)
-                watched.append([parent, until])
-        return watched[-THREADS_WATCHED:]
+            if answer and parent is not None and until > now:
+                if parent in watched:
+                    watched[parent] = max(watched[parent], until)
+                elif until > fresh.get(parent, 0):
+                    fresh[parent] = until
+        threads: list[list[Any]] = [[i, u] for i, u in fresh.items()]
+        threads += [[i, u] for i, u in watched.items()]
+        excess = len(threads) - MAX_THREADS_WATCHED
+        if excess > 0:
+            # Never silently: the threads whose watch ends soonest go, and operators hear of it.
+            ending = sorted(threads, key=lambda t: float(t[1]))[:excess]
+            gone = {t[0] for t in ending}
+            threads = [t for t in threads if t[0] not in gone]
+            detail = (
+                f"Mastodon: {excess} answered thread(s) dropped from the two-day watch (more "
+                f"than {MAX_THREADS_WATCHED} watched); replies in them that do not mention the "
+                "brand are no longer read"
+            )
+            log.warning(detail)
+            notes.append(
+                SourceNote(
+                    "threads_dropped",
+                    "warning",
+                    detail,
+                    {"dropped": excess, "status_ids": [t[0] for t in ending][:50]},
+                )
+            )
+        return threads
+
+    def _thread_reads(self, watched: int) -> int:
+        """How many threads to read this poll: THREADS_PER_POLL, more (up to
+        THREADS_PER_POLL_MAX) while the newest rate window has over half its requests left."""
+        reads = THREADS_PER_POLL
+        window = self.window
+        if window is not None:
+            reads = max(reads, min(THREADS_PER_POLL_MAX, window.remaining - window.limit // 2))
+        return min(watched, reads)
 
     def _read_threads(
         self, threads: list[list[Any]], brand_id: str, found: dict[str, IncomingPost]
@@ -262,7 +312,7 @@ class MastodonSource:
         their replies join found. A failure stops this for the poll but never fails it: the
         mentions already read matter more."""
         made = 0
-        for _ in range(min(THREADS_PER_POLL, len(threads))):
+        for _ in range(self._thread_reads(len(threads))):
             status_id, until = threads.pop(0)
             try:
                 made += 1
@@ -310,12 +360,21 @@ class MastodonSource:
         post = replace(post, is_brand=True, in_reply_to_external_id=in_reply_to)
         return SentReply(external_id=post.external_id, created_at=post.created_at, post=post)
 
-    def find_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply | None:
-        """The brand's reply to in_reply_to with this text: looked for in the post's context,
-        or, when that post is gone, in the brand's own statuses since it."""
+    def find_reply(
+        self,
+        account: AccountRef,
+        *,
+        in_reply_to: str,
+        text: str,
+        sent_after: datetime | None = None,
+        known: Collection[str] = (),
+    ) -> SentReply | None:
+        """The brand's reply to in_reply_to that an attempt begun at sent_after published: read
+        from the post's context, or, when that post is gone, from the brand's own statuses since
+        it, and matched by author, parent, time and id (see pick_reply), never by text alone: a
+        server renders markup and mentions as it likes."""
         self.rate.account_id = account.id
         brand_id, _ = self._brand_id(account, {})
-        wanted = comparable_text(text)
         try:
             context = self._call(
                 f"context of {in_reply_to}", self.client.status_context, in_reply_to
@@ -342,8 +401,11 @@ class MastodonSource:
                 if not page or not getattr(page, "_pagination_prev", None):
                     break
                 page = self._call(action, self.client.fetch_previous, page)
-        for post in candidates:
-            answers = post.is_brand and post.in_reply_to_external_id == in_reply_to
-            if answers and comparable_text(post.text) == wanted:
-                return SentReply(post.external_id, post.created_at, post)
-        return None
+        wanted = comparable_text(text)
+        return pick_reply(
+            candidates,
+            in_reply_to=in_reply_to,
+            same_text=lambda post: comparable_text(post.text) == wanted,
+            sent_after=sent_after,
+            known=known,
+        )

@@ -8,6 +8,7 @@ years still streams steadily. Posts keep their original timestamps as their publ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,7 +99,15 @@ class ReplaySource:
         )
         return SentReply(external_id=post.external_id, created_at=created, post=post)
 
-    def find_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply | None:
+    def find_reply(
+        self,
+        account: AccountRef,
+        *,
+        in_reply_to: str,
+        text: str,
+        sent_after: datetime | None = None,
+        known: Collection[str] = (),
+    ) -> SentReply | None:
         """A replay publishes synchronously, so an unknown outcome is always a fresh send."""
         return None
 

@@ -12,7 +12,7 @@ Cursor keys kept in ``FetchResult.cursors`` (strings):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from socialcare.sources.base import (
     RateWindow,
     SentReply,
     SourceNote,
+    pick_reply,
 )
 from socialcare.sources.budget import RateBudget, budget_from_settings, window_from_headers
 from socialcare.sources.x_parse import (
@@ -425,18 +426,28 @@ class XSource:
         )
         return SentReply(external_id=post.external_id, created_at=at, post=post)
 
-    def find_reply(self, account: AccountRef, *, in_reply_to: str, text: str) -> SentReply | None:
+    def find_reply(
+        self,
+        account: AccountRef,
+        *,
+        in_reply_to: str,
+        text: str,
+        sent_after: datetime | None = None,
+        known: Collection[str] = (),
+    ) -> SentReply | None:
         """Look through the brand's timeline newer than in_reply_to (every page, as far back as
-        the API reaches) for a reply to it with the same text (compared unescaped,
-        whitespace-normalised, links masked)."""
+        the API reaches) for the reply an attempt begun at sent_after published (see pick_reply:
+        matched by author, parent, time and id; the same text, compared unescaped,
+        whitespace-normalised, links masked, decides between several)."""
         user_id, _ = self._brand_id(account, {})
         since_id = in_reply_to if in_reply_to.isdigit() else None
         pages = self._pages(account, user_id, FIND_REPLY_PAGES, since_id=since_id)
         wanted = comparable_text(text)
-        for page in pages:
-            for post in posts_from_page(page, user_id):
-                if post.in_reply_to_external_id != in_reply_to:
-                    continue
-                if comparable_text(post.text) == wanted:
-                    return SentReply(post.external_id, post.created_at, post)
-        return None
+        candidates = [post for page in pages for post in posts_from_page(page, user_id)]
+        return pick_reply(
+            candidates,
+            in_reply_to=in_reply_to,
+            same_text=lambda post: comparable_text(post.text) == wanted,
+            sent_after=sent_after,
+            known=known,
+        )

@@ -10,11 +10,14 @@ the oldest item; rel="prev": min_id of the newest). Every answer sends X-RateLim
 -Remaining and -Reset (ISO 8601). Content is HTML as Mastodon renders it (mentions as h-card
 links). What the brand may see is what Mastodon shows its owner: public and unlisted posts, and
 private or direct ones that mention it. A POST repeated with an Idempotency-Key already used
-returns the status first made. Every create is recorded in `creates`, `queries` keeps each
-request's path and query for assertions, and `fail(endpoint, kinds...)` scripts faults for the
-next requests to an endpoint: 500, 503, 429, drop (connection closed unanswered), slow (answer
-after `slow_seconds`), malformed (a truncated JSON body), and for creates after-drop, after-500
-and after-slow (the status is made, then the answer is lost).
+returns the status first made, for an hour (IDEMPOTENCY_SECONDS, as Mastodon keeps a key;
+`forget_idempotency_keys()` lets that hour pass). With `markdown` set, content renders
+**bold**, *italic* and `code` as markup, as some servers do (Akkoma, glitch-soc), so a status
+reads back differently from what was sent. Every create is recorded in `creates`, `queries`
+keeps each request's path and query for assertions, and `fail(endpoint, kinds...)` scripts
+faults for the next requests to an endpoint: 500, 503, 429, drop (connection closed
+unanswered), slow (answer after `slow_seconds`), malformed (a truncated JSON body), and for
+creates after-drop, after-500 and after-slow (the status is made, then the answer is lost).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from tests.standins.mastodon_world import MENTION, Create, MastodonWorld, iso
 
 LIMITS = {"notifications": (40, 80), "statuses": (20, 40)}  # (default, max)
 WINDOW_SECONDS = 300
+IDEMPOTENCY_SECONDS = 3600
 ROUTES = [
     ("GET", re.compile(r"/api/v1/accounts/verify_credentials"), "verify_credentials"),
     ("GET", re.compile(r"/api/v1/accounts/lookup"), "lookup"),
@@ -81,7 +85,7 @@ class MastodonStandIn(MastodonWorld):
         self.requests: Counter[str] = Counter()
         self.queries: list[tuple[str, dict[str, list[str]]]] = []
         self.errors: list[str] = []
-        self._keys: dict[str, str] = {}  # Idempotency-Key -> status id
+        self._keys: dict[tuple[str, str], tuple[str, float]] = {}  # (account, key) -> id, when
         self._window = (0.0, 0)  # reset time, requests used
         self._server: _Server | None = None
 
@@ -214,8 +218,9 @@ class MastodonStandIn(MastodonWorld):
         else:
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         key = req.headers.get("Idempotency-Key")
-        if key and key in self._keys and self._keys[key] in self.statuses:
-            return 200, self.statuses[self._keys[key]], {}
+        made = self._keys.get((self.brand["id"], key)) if key else None
+        if made and made[0] in self.statuses and time.time() - made[1] < IDEMPOTENCY_SECONDS:
+            return 200, self.statuses[made[0]], {}
         text, visibility = form.get("status", ""), form.get("visibility", "public")
         if not text.strip():
             return 422, {"error": "Validation failed: Text can't be blank"}, {}
@@ -231,11 +236,16 @@ class MastodonStandIn(MastodonWorld):
             return 404, {"error": "Record not found"}, {}
         status = self.post(self.brand, text, visibility=visibility, in_reply_to=parent)
         if key:
-            self._keys[key] = status["id"]
+            self._keys[(self.brand["id"], key)] = (status["id"], time.time())
         self.creates.append(
             Create(status["id"], text, form.get("in_reply_to_id"), visibility, key, answered)
         )
         return 200, status, {}
+
+    def forget_idempotency_keys(self) -> None:
+        """The hour a server keeps Idempotency-Keys has passed."""
+        with self._lock:
+            self._keys.clear()
 
     def _rate(self) -> tuple[bool, dict[str, str]]:
         now = time.time()

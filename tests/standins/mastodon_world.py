@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 MENTION = re.compile(r"(?<![\w/@])@(\w+(?:@[\w-]+(?:\.[\w-]+)+)?)")
+MARKUP = (
+    (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), "strong"),
+    (re.compile(r"(?<!\*)\*(?!\s)(.+?)(?<!\s)\*(?!\*)"), "em"),
+    (re.compile(r"`([^`]+)`"), "code"),
+)
 
 
 def iso(at: datetime) -> str:
@@ -46,6 +51,7 @@ class MastodonWorld:
         self.creates: list[Create] = []
         self._faults: dict[str, deque[str]] = {}
         self._lock = threading.RLock()
+        self.markdown = False  # True: **bold**, *italic* and `code` render as markup
         self.brand = self.account(brand, followers=250_000)
 
     def account(self, username: str, *, domain: str | None = None, followers: int = 10) -> Any:
@@ -75,6 +81,14 @@ class MastodonWorld:
         acct = acct.lower().removesuffix(f"@{self.domain}")
         return next((a for a in self.accounts.values() if a["acct"].lower() == acct), None)
 
+    def _plain(self, text: str) -> str:
+        """Text between mentions as HTML: escaped, and with markup rendered when markdown."""
+        out = html.escape(text)
+        if self.markdown:
+            for pattern, tag in MARKUP:
+                out = pattern.sub(rf"<{tag}>\1</{tag}>", out)
+        return out
+
     def render(self, text: str) -> tuple[str, list[Any]]:
         """Plain text as Mastodon's HTML, and the accounts it mentions."""
         mentions: list[Any] = []
@@ -86,11 +100,11 @@ class MastodonWorld:
                 if who is None:
                     continue
                 mentions.append(who)
-                out.append(html.escape(paragraph[last : m.start()]))
+                out.append(self._plain(paragraph[last : m.start()]))
                 link = f'<a href="{who["url"]}" class="u-url mention">@<span>{who["username"]}'
                 out.append(f'<span class="h-card">{link}</span></a></span>')
                 last = m.end()
-            out.append(html.escape(paragraph[last:]))
+            out.append(self._plain(paragraph[last:]))
             parts.append("<p>" + "".join(out).replace("\n", "<br />") + "</p>")
         return "".join(parts), mentions
 

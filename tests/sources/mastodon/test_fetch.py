@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from socialcare.errors import RateLimited, SourceError
-from socialcare.sources.base import AccountRef
+from socialcare.sources.base import AccountRef, IncomingPost
 from socialcare.sources.mastodon_parse import MAX_HTML, html_to_text
 from tests.sources.mastodon.support import ACCOUNT, make_source, queries_to
 
@@ -89,6 +89,26 @@ def test_without_link_headers_full_pages_are_followed_by_min_id_by_hand(api, ann
     assert result.cursors["notifications_min_id"] == api.notifications[-1]["id"]
 
 
+def test_an_empty_first_poll_sets_cursors_so_all_later_posts_are_read_through_every_page(
+    api, ann, source
+) -> None:
+    first = source.fetch(ACCOUNT, {})
+    mentions = [api.post(ann, f"@AcmeCare complaint {i}") for i in range(45)]
+    answers = [
+        api.post(api.brand, f"@ann@other.social answer {i}", in_reply_to=m)
+        for i, m in enumerate(mentions)
+    ]
+
+    second = source.fetch(ACCOUNT, first.cursors)
+
+    assert first.posts == []
+    assert first.cursors["notifications_min_id"] == first.cursors["statuses_min_id"] == "0"
+    ids = {p.external_id for p in second.posts}
+    assert ids == {m["id"] for m in mentions} | {a["id"] for a in answers}  # 90, pages of 40
+    assert second.cursors["notifications_min_id"] == api.notifications[-1]["id"]
+    assert second.cursors["statuses_min_id"] == answers[-1]["id"]
+
+
 def test_only_mention_notifications_become_posts(api, ann) -> None:
     own = api.post(api.brand, "Big launch today!")
     api.favourite(ann, own)
@@ -139,6 +159,48 @@ def test_a_reply_deeper_in_an_answered_thread_is_found_in_its_context(api, ann, 
     assert found[follow_up["id"]].in_reply_to_external_id == complaint["id"]
     assert found[me_too["id"]].author_handle == "bob"
     assert all(p.text != "a private aside" for p in second.posts)  # not visible to the brand
+
+
+def test_every_thread_answered_in_two_days_is_watched_and_read_in_turn_beyond_fifty(
+    api, ann, source
+) -> None:
+    cursors = source.fetch(ACCOUNT, {}).cursors
+    complaints = [api.post(ann, f"@AcmeCare order {i} never came") for i in range(55)]
+    for i, complaint in enumerate(complaints):
+        api.post(api.brand, f"@ann@other.social sorry about order {i}", in_reply_to=complaint)
+    answered = source.fetch(ACCOUNT, cursors)
+    oldest = complaints[0]
+    follow_up = api.post(ann, "still nothing for order 0", in_reply_to=oldest)  # no mention
+
+    found: list[IncomingPost] = []
+    polls, cursors = 0, answered.cursors
+    while not found and polls < 4:
+        result = source.fetch(ACCOUNT, cursors)
+        cursors, polls = result.cursors, polls + 1
+        found = [p for p in result.posts if p.external_id == follow_up["id"]]
+        assert result.notes == []
+
+    assert found and found[0].in_reply_to_external_id == oldest["id"]
+    assert {t[0] for t in cursors["threads"]} == {c["id"] for c in complaints}
+
+
+def test_threads_dropped_from_the_watch_are_logged_and_reported(
+    api, ann, source, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr("socialcare.sources.mastodon.MAX_THREADS_WATCHED", 3)
+    cursors = source.fetch(ACCOUNT, {}).cursors
+    complaints = [api.post(ann, f"@AcmeCare order {i} never came") for i in range(5)]
+    for i, complaint in enumerate(complaints):
+        at = datetime.now(UTC) - timedelta(hours=10 - i)  # the first answered is the first to go
+        api.post(api.brand, f"sorry about order {i}", in_reply_to=complaint, at=at)
+
+    result = source.fetch(ACCOUNT, cursors)
+
+    assert {t[0] for t in result.cursors["threads"]} == {c["id"] for c in complaints[2:]}
+    (note,) = result.notes
+    assert (note.kind, note.severity, note.data["dropped"]) == ("threads_dropped", "warning", 2)
+    assert note.data["status_ids"] == [complaints[0]["id"], complaints[1]["id"]]
+    assert "2 answered thread(s) dropped" in caplog.text
 
 
 def test_a_failing_thread_check_keeps_the_thread_and_never_fails_the_poll(api, ann, source) -> None:

@@ -3,7 +3,8 @@ threading, the Idempotency-Key and reconciliation."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -102,3 +103,87 @@ def test_a_failed_post_whose_outcome_cannot_be_known_is_reported_as_unknown(
 
     with pytest.raises(ReplyOutcomeUnknown):
         source.send_reply(ACCOUNT, in_reply_to=post["id"], text="Hi!")
+
+
+def test_a_reply_the_server_renders_as_markup_is_found_by_its_ids_not_its_text(
+    api, ann, source
+) -> None:
+    api.markdown = True
+    post = api.post(ann, "@AcmeCare where is my parcel?")
+    api.post(
+        api.brand,
+        "@ann@other.social **Sorry**, it ships today.",
+        in_reply_to=post,
+        at=datetime.now(UTC) - timedelta(minutes=30),
+    )
+    began = datetime.now(UTC)
+    api.fail("create", "after-slow")
+    with pytest.raises(ReplyOutcomeUnknown):
+        source.send_reply(ACCOUNT, in_reply_to=post["id"], text="**Sorry**, it ships today.")
+    (made,) = api.creates
+    assert "<strong>Sorry</strong>" in api.statuses[made.id]["content"]
+
+    found = source.find_reply(
+        ACCOUNT, in_reply_to=post["id"], text="**Sorry**, it ships today.", sent_after=began
+    )
+
+    assert found is not None and found.external_id == made.id
+    # Not the text sent, and an earlier reply of the brand reads the same: ids and times decide.
+    assert found.post.text == "@ann Sorry, it ships today."
+    # Known ids are never this attempt's; without the attempt's time only the text counts.
+    assert (
+        source.find_reply(
+            ACCOUNT, in_reply_to=post["id"], text="x", sent_after=began, known={made.id}
+        )
+        is None
+    )
+    text_only = source.find_reply(
+        ACCOUNT, in_reply_to=post["id"], text="**Sorry**, it ships today."
+    )
+    assert text_only is None
+
+
+def test_a_brand_reply_made_before_the_attempt_is_never_taken_for_it(api, ann, source) -> None:
+    post = api.post(ann, "@AcmeCare where is my parcel?")
+    api.post(
+        api.brand,
+        "@ann@other.social It ships today.",
+        in_reply_to=post,
+        at=datetime.now(UTC) - timedelta(minutes=30),
+    )
+    began = datetime.now(UTC)
+    api.fail("create", "500")  # refused: nothing made
+    with pytest.raises(ReplyOutcomeUnknown):
+        source.send_reply(ACCOUNT, in_reply_to=post["id"], text="It ships today.")
+
+    assert api.creates == []
+    assert (
+        source.find_reply(ACCOUNT, in_reply_to=post["id"], text="It ships today.", sent_after=began)
+        is None
+    )
+
+
+def test_a_retry_within_the_servers_idempotency_hour_returns_the_status_first_made(
+    api, ann, source
+) -> None:
+    post = api.post(ann, "@AcmeCare where is my parcel?")
+    api.fail("create", "after-drop")
+    with pytest.raises(ReplyOutcomeUnknown):
+        source.send_reply(ACCOUNT, in_reply_to=post["id"], text="It ships today.")
+
+    again = source.send_reply(ACCOUNT, in_reply_to=post["id"], text="It ships today.")
+
+    assert [c.id for c in api.creates] == [again.external_id]
+    api.forget_idempotency_keys()  # an hour later the server makes a new status
+    source.send_reply(ACCOUNT, in_reply_to=post["id"], text="It ships today.")
+    assert len(api.creates) == 2
+
+
+def test_a_reply_with_the_brands_stored_id_asks_no_one_who_the_brand_is(api, ann, source) -> None:
+    post = api.post(ann, "@AcmeCare hello")
+    account = replace(ACCOUNT, external_id=api.brand["id"])
+
+    source.send_reply(account, in_reply_to=post["id"], text="Hi!")
+
+    assert api.requests["verify_credentials"] == 0
+    assert api.requests["create"] == 1
