@@ -7,15 +7,15 @@ platform, never by sending again.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from socialcare.cases import lengths
 from socialcare.cases.events import record
-from socialcare.cases.models import Case, Reply
+from socialcare.cases.models import Case, Event, Reply
 from socialcare.cases.service import apply_brand_reply, latest_customer_post
 from socialcare.cases.work import get_case
 from socialcare.db import changed_rows, utcnow
@@ -114,9 +114,57 @@ def record_sent(
     post.stage = STAGE_ROUTED
     post.next_step_at = None
     if reply.kind != "ack":  # an acknowledgement is public, but it is not an answer
-        apply_brand_reply(session=session, brand_post=post, via=via)
+        case = apply_brand_reply(session=session, brand_post=post, via=via)
+        if case is not None and case.first_response_post_id == post.id:
+            _own_first_response(session, case, post, via)
     kind = "ack_sent" if reply.kind == "ack" else "reply_sent"
     _reply_event(session, reply, kind, external_id=sent.external_id)
+
+
+def _own_first_response(session: Session, case: Case, post: Post, via: str) -> None:
+    """A poll may store the reply's post before its send is settled (an unknown outcome, then
+    reconciled), and count it as seen on the platform: it was sent from here."""
+    if case.first_response_via == via:
+        return
+    case.first_response_via = via
+    record(
+        session,
+        actor="worker",
+        kind="first_response",
+        case_id=case.id,
+        post_id=post.id,
+        via=via,
+        at=post.created_at.isoformat(),
+        corrected=True,
+    )
+
+
+def attempt_marks(*, session: Session, reply: Reply, target: Post) -> tuple[datetime, set[str]]:
+    """What ties a published post to this reply's sends, for reconciling it: when its first
+    send began, and the ids of the brand's posts that cannot be it (other replies' to the same
+    post, and brand answers to it stored before that send)."""
+    began = session.execute(
+        select(func.min(Event.at)).where(Event.reply_id == reply.id, Event.kind == "reply_sending")
+    ).scalar_one_or_none()
+    sent_after = began or reply.created_at
+    if sent_after.tzinfo is None:
+        sent_after = sent_after.replace(tzinfo=UTC)
+    others = session.execute(
+        select(Reply.external_id).where(
+            Reply.in_reply_to_post_id == target.id,
+            Reply.id != reply.id,
+            Reply.external_id.is_not(None),
+        )
+    ).scalars()
+    earlier = session.execute(
+        select(Post.external_id).where(
+            Post.platform == target.platform,
+            Post.in_reply_to_external_id == target.external_id,
+            Post.is_brand.is_(True),
+            Post.ingested_at < sent_after,
+        )
+    ).scalars()
+    return sent_after, {str(i) for i in others if i} | set(earlier)
 
 
 def record_failure(
@@ -152,12 +200,20 @@ def mark_not_published(*, session: Session, reply_id: int) -> None:
 
 
 def retry_reply(*, session: Session, reply_id: int, agent: Agent) -> Reply:
-    """A person asks to send a failed reply again."""
+    """A person asks to send a failed reply again, or to settle one whose outcome is unknown:
+    that one stays unknown and its send (flows.send_reply) reconciles it with the platform,
+    never posting it again (found: sent; confirmed absent: failed, and retryable)."""
     reply = session.get(Reply, reply_id)
     if reply is None:
         raise NotFound(f"no reply {reply_id}")
+    if reply.state == "unknown":
+        reply.next_attempt_at = utcnow()
+        _reply_event(session, reply, "reply_retried", actor=f"agent:{agent.handle}", reconcile=True)
+        return reply
     if reply.state != "failed":
-        raise Conflict(f"reply {reply_id} is {reply.state}; only failed replies can be retried")
+        raise Conflict(
+            f"reply {reply_id} is {reply.state}; only failed or unknown replies can be retried"
+        )
     reply.state = "queued"
     reply.attempts = 0
     reply.next_attempt_at = utcnow()

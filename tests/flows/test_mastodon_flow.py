@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from socialcare import config, flows
+from socialcare.cases import actions
 from socialcare.cases.models import Case, Reply
 from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim_next, get_agent
@@ -271,3 +272,126 @@ def test_an_operator_adds_and_polls_a_mastodon_account_from_the_command_line(
     with session_scope(m_settings) as s:
         assert s.execute(select(func.count()).select_from(Account)).scalar_one() == 1
         assert s.execute(select(Case.customer_handle)).scalar_one() == "ann@other.social"
+
+
+def test_mentions_after_an_empty_first_poll_are_all_stored_however_many_pages(
+    m_settings, api, ann, model
+) -> None:
+    assert _poll(m_settings) == 0
+    bob = api.account("bob", followers=40)
+    for i in range(45):
+        api.post(ann if i % 2 else bob, f"@AcmeCare problem number {i}")
+
+    assert _poll(m_settings) == 45  # pages of 40: the first poll's cursor says "nothing before"
+
+    with session_scope(m_settings) as s:
+        assert s.execute(select(func.count()).select_from(Post)).scalar_one() == 45
+        handles = s.execute(select(Case.customer_handle).order_by(Case.customer_handle))
+        assert list(handles.scalars()) == ["ann@other.social", "bob"]
+
+
+def _unknown_reply(s: config.Settings, api: MastodonStandIn, text: str) -> tuple[int, int]:
+    """A reply queued on the only case, whose send published it but lost the answer."""
+    with session_scope(s) as session:
+        agent = get_agent(session=session, handle="ana")
+        case = claim_next(session=session, agent=agent)
+        assert case is not None
+        reply_id = create_reply(session=session, case_id=case.id, agent=agent, text=text).id
+        case_id = case.id
+    api.fail("create", "after-slow")
+    assert flows.send_reply(reply_id, enqueue=lambda *a, **k: None, settings=s) == "unknown"
+    return reply_id, case_id
+
+
+def test_retrying_an_unknown_reply_the_server_rendered_reconciles_it_as_sent_from_here(
+    m_settings, api, ann, model
+) -> None:
+    api.markdown = True
+    api.post(ann, "@AcmeCare my parcel is lost")
+    _poll(m_settings)
+    reply_id, case_id = _unknown_reply(m_settings, api, "**Sorry!** It ships today.")
+    (made,) = api.creates
+    assert _poll(m_settings) == 1  # the poll stores the published reply first, as the brand's
+    with session_scope(m_settings) as s:
+        assert s.get_one(Case, case_id).first_response_via == "platform"
+        lead = get_agent(session=s, handle="ana")
+        retried = actions.retry_reply(session=s, agent=lead, reply_id=reply_id)
+        assert retried.state == "unknown"  # settled by reading the platform, never re-sent
+    runner = InlineRunner(m_settings)
+
+    assert flows.send_reply(reply_id, enqueue=runner, settings=m_settings) == "sent"
+
+    assert len(api.creates) == 1
+    with session_scope(m_settings) as s:
+        reply = s.get_one(Reply, reply_id)
+        assert (reply.state, reply.external_id) == ("sent", made.id)
+        case = s.get_one(Case, case_id)
+        assert case.first_response_via == "socialcare" and case.status == "responded"
+        assert case.first_response_at == datetime.fromisoformat(api.statuses[made.id]["created_at"])
+
+
+def test_an_unknown_reply_found_absent_fails_and_its_retry_sends_it_once(
+    m_settings, api, ann, model
+) -> None:
+    api.post(ann, "@AcmeCare my parcel is lost")
+    _poll(m_settings)
+    with session_scope(m_settings) as s:
+        agent = get_agent(session=s, handle="ana")
+        case = claim_next(session=s, agent=agent)
+        assert case is not None
+        reply_id = create_reply(session=s, case_id=case.id, agent=agent, text="On it!").id
+    api.fail("create", "500")  # refused before anything was made: outcome unknown to us
+    runner = InlineRunner(m_settings)
+    assert flows.send_reply(reply_id, enqueue=runner, settings=m_settings) == "unknown"
+    runner.drain()  # the reconcile reads the thread: nothing there
+    with session_scope(m_settings) as s:
+        assert s.get_one(Reply, reply_id).state == "failed"
+        actions.retry_reply(session=s, agent=get_agent(session=s, handle="ana"), reply_id=reply_id)
+
+    assert flows.send_reply(reply_id, enqueue=runner, settings=m_settings) == "sent"
+
+    (made,) = api.creates
+    with session_scope(m_settings) as s:
+        assert s.get_one(Reply, reply_id).external_id == made.id
+
+
+def test_the_brands_id_is_stored_once_learned_and_replies_never_ask_for_it(
+    m_settings, api, ann, model
+) -> None:
+    api.post(ann, "@AcmeCare hello?")
+    _poll(m_settings)
+    registry._cache.clear()  # a worker process of its own: nothing remembered in memory
+    asked = api.requests["verify_credentials"]
+    with session_scope(m_settings) as s:
+        agent = get_agent(session=s, handle="ana")
+        case = claim_next(session=s, agent=agent)
+        assert case is not None
+        reply_id = create_reply(session=s, case_id=case.id, agent=agent, text="Hi!").id
+
+    assert flows.send_reply(reply_id, enqueue=InlineRunner(m_settings), settings=m_settings) == (
+        "sent"
+    )
+
+    assert api.requests["verify_credentials"] == asked
+    with session_scope(m_settings) as s:
+        assert _account(s).external_id == api.brand["id"]
+
+
+def test_a_send_delivered_again_while_the_reply_is_sending_posts_nothing(
+    m_settings, api, ann, model
+) -> None:
+    api.post(ann, "@AcmeCare my parcel is lost")
+    _poll(m_settings)
+    with session_scope(m_settings) as s:
+        agent = get_agent(session=s, handle="ana")
+        case = claim_next(session=s, agent=agent)
+        assert case is not None
+        reply = create_reply(session=s, case_id=case.id, agent=agent, text="On it!")
+        reply.state = "sending"  # a worker is posting it (or died doing so)
+        reply_id = reply.id
+
+    assert flows.send_reply(reply_id, enqueue=InlineRunner(m_settings), settings=m_settings) == (
+        "sending"
+    )
+
+    assert api.creates == []
