@@ -3,6 +3,17 @@
 Each function takes the acting agent, checks what their role allows, does the work through the
 case services (socialcare.cases.work, socialcare.cases.outbox) and records an event. None of
 them commit or enqueue: callers commit, then enqueue the send of any reply returned.
+
+Who may act on which case (the README's role table):
+- agents work on the cases they hold: reply, note, escalate, resolve, dismiss, release. A case
+  nobody holds must be claimed first, and a case someone else holds is theirs: both are
+  Conflict (the case is not in the state the action needs). Retrying a failed reply is the one
+  thing an agent may also do on an open case nobody holds.
+- leads and admins do all of that on any open case, and release (take over) anyone's claim;
+  an agent releasing someone else's claim is Forbidden. They may also note closed cases.
+- a public reply always comes from the case's holder, whatever the role: a lead takes the case
+  over (release, claim) before answering, so two people never answer one customer at once.
+- a closed case takes no work at all (Conflict), only a lead's or admin's note.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from socialcare.auth.roles import Permission, allows
-from socialcare.cases import outbox, work
+from socialcare.cases import outbox, public_text, work
 from socialcare.cases.events import record
 from socialcare.cases.models import OPEN_STATUSES, Case, Reply
 from socialcare.cases.workspace_models import CannedReply, CaseView
@@ -36,6 +47,45 @@ def require(agent: Agent, permission: Permission) -> None:
     """Forbidden unless the agent's role holds permission."""
     if not allows(agent.role, permission):
         raise Forbidden(f"{agent.role} may not {permission.value}")
+
+
+def _locked_case(session: Session, case_id: int) -> Case:
+    """The case, read to be acted on: its row locked (PostgreSQL) so that its holder cannot
+    change between the permission check and the action (SQLite transactions already hold the
+    write lock from BEGIN)."""
+    case = session.execute(
+        select(Case)
+        .where(Case.id == case_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def _holder_handle(session: Session, case: Case) -> str:
+    holder = session.get(Agent, case.claimed_by) if case.claimed_by is not None else None
+    return holder.handle if holder is not None else "someone else"
+
+
+def may_work(
+    *, session: Session, agent: Agent, case: Case, what: str, closed_ok: bool = False
+) -> None:
+    """Whether agent may do what on case: Conflict when the case is closed (unless closed_ok
+    and the agent is a lead or admin) or, for an agent, not held by them."""
+    override = allows(agent.role, Permission.CASE_OVERRIDE)
+    if case.status not in OPEN_STATUSES:
+        if closed_ok and override:
+            return
+        who = "only a lead may" if closed_ok else "nobody may"
+        raise Conflict(f"case {case.id} is already {case.status}: {who} {what} it")
+    if override or (case.status == "claimed" and case.claimed_by == agent.id):
+        return
+    if case.status == "claimed":
+        who = _holder_handle(session, case)
+        raise Conflict(f"case {case.id} is held by {who}: only they or a lead may {what} it")
+    raise Conflict(f"claim case {case.id} first: an agent may {what} only the cases they hold")
 
 
 def _text(value: str, *, what: str, limit: int) -> str:
@@ -72,7 +122,7 @@ def claim_next(
 def release(*, session: Session, agent: Agent, case_id: int) -> Case:
     """Give a claimed case back to the queue: its holder, or a lead."""
     require(agent, Permission.CASE_WORK)
-    case = work.get_case(session=session, case_id=case_id)
+    case = _locked_case(session, case_id)
     if case.status != "claimed":
         raise Conflict(f"case {case_id} is {case.status}, not claimed")
     if case.claimed_by != agent.id:
@@ -153,6 +203,12 @@ def viewers(*, session: Session, case_ids: list[int], now: datetime) -> dict[int
 def reply(*, session: Session, agent: Agent, case_id: int, text: str) -> Reply:
     """Queue a public reply on a case the agent holds (the caller enqueues its send)."""
     require(agent, Permission.CASE_WORK)
+    case = _locked_case(session, case_id)
+    if case.status not in OPEN_STATUSES:
+        raise Conflict(f"case {case_id} is already {case.status}: it takes no reply")
+    if case.status == "claimed" and case.claimed_by != agent.id:
+        who = _holder_handle(session, case)
+        raise Conflict(f"case {case_id} is held by {who}: take it over before replying")
     return outbox.create_reply(session=session, case_id=case_id, agent=agent, text=text)
 
 
@@ -162,16 +218,18 @@ def retry_reply(*, session: Session, agent: Agent, reply_id: int) -> Reply:
     row = session.get(Reply, reply_id)
     if row is None:
         raise NotFound(f"no reply {reply_id}")
-    case = work.get_case(session=session, case_id=row.case_id)
-    if case.claimed_by not in (None, agent.id) and case.status == "claimed":
-        require(agent, Permission.CASE_OVERRIDE)
+    case = _locked_case(session, row.case_id)
+    if not (case.status in OPEN_STATUSES and case.status != "claimed"):
+        # An open case nobody holds: whoever works cases may send its failed reply again.
+        may_work(session=session, agent=agent, case=case, what="retry a reply on")
     return outbox.retry_reply(session=session, reply_id=reply_id, agent=agent)
 
 
 def add_note(*, session: Session, agent: Agent, case_id: int, text: str) -> None:
     """An internal note on the case (never public)."""
     require(agent, Permission.CASE_WORK)
-    work.get_case(session=session, case_id=case_id)
+    case = _locked_case(session, case_id)
+    may_work(session=session, agent=agent, case=case, what="note", closed_ok=True)
     body = _text(text, what="a note", limit=NOTE_LIMIT)
     record(session, actor=actor_label(agent), kind="note", case_id=case_id, text=body)
 
@@ -188,12 +246,9 @@ def escalate(
     """Send the case to another team's queue, or ask a lead to take it, with a reason."""
     require(agent, Permission.CASE_WORK)
     why = _text(reason, what="an escalation", limit=REASON_LIMIT)
+    case = _locked_case(session, case_id)
+    may_work(session=session, agent=agent, case=case, what="escalate")
     if to_lead:
-        case = work.get_case(session=session, case_id=case_id)
-        if case.status not in OPEN_STATUSES:
-            raise Conflict(f"case {case_id} is already {case.status}")
-        if case.status == "claimed" and case.claimed_by != agent.id:
-            require(agent, Permission.CASE_OVERRIDE)
         case.needs_lead = True
         record(
             session, actor=actor_label(agent), kind="lead_requested", case_id=case_id, reason=why
@@ -212,6 +267,7 @@ def close(*, session: Session, agent: Agent, case_id: int, status: str, reason: 
     """Resolve or dismiss a case, with a reason."""
     require(agent, Permission.CASE_WORK)
     why = _text(reason, what="a reason", limit=REASON_LIMIT)
+    may_work(session=session, agent=agent, case=_locked_case(session, case_id), what="close")
     case = work.close(session=session, case_id=case_id, agent=agent, status=status, reason=why)
     case.needs_lead = False
     return case
@@ -250,6 +306,7 @@ def save_canned(
     require(agent, Permission.CANNED_MANAGE)
     name = _text(name, what="a canned reply's name", limit=128)
     body = _text(text, what="a canned reply", limit=outbox.DEFAULT_LIMIT)
+    public_text.check(body, what="a canned reply")
     team_id = None
     if team:
         team_id = session.execute(select(Team.id).where(Team.name == team)).scalar_one_or_none()

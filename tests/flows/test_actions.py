@@ -186,7 +186,7 @@ def test_asking_for_a_lead_flags_the_case_and_a_lead_may_do_it_for_a_case_ann_ho
 ) -> None:
     case = floor.cases["p1_old"]
     actions.claim(session=session, agent=floor.ann, case_id=case.id, lease_seconds=LEASE)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Conflict, match="held by ann"):  # ann's case, not bob's to flag
         actions.escalate(
             session=session, agent=floor.bob, case_id=case.id, reason="x", to_lead=True
         )
@@ -203,6 +203,7 @@ def test_asking_for_a_lead_flags_the_case_and_a_lead_may_do_it_for_a_case_ann_ho
 
 def test_notes_are_kept_as_events_and_must_have_text(session: Session, floor: Floor) -> None:
     case = floor.cases["p1_old"]
+    actions.claim(session=session, agent=floor.ann, case_id=case.id, lease_seconds=LEASE)
     actions.add_note(session=session, agent=floor.ann, case_id=case.id, text="  rang them  ")
     assert [e.data["text"] for e in events(session, "note", case)] == ["rang them"]
     for bad in ("", "   ", "x" * (actions.NOTE_LIMIT + 1)):
@@ -255,20 +256,20 @@ def test_closing_needs_a_reason_and_the_holder_or_a_lead(
     assert events(session, status, case)[0].data["reason"] == "dup of #4"
 
 
-def test_only_a_failed_reply_can_be_retried_never_a_sent_or_unknown_one(
+def test_a_failed_reply_is_retried_once_and_a_sent_queued_or_sending_one_never(
     session: Session, floor: Floor
 ) -> None:
     case = floor.cases["p1_old"]
     replies = {
         state: make_reply(session, case, state=state, attempts=3, last_error="boom")
-        for state in ("failed", "sent", "unknown", "queued", "sending")
+        for state in ("failed", "sent", "queued", "sending")
     }
-    for state in ("sent", "unknown", "queued", "sending"):
+    for state in ("sent", "queued", "sending"):
         with pytest.raises(Conflict):
             actions.retry_reply(session=session, agent=floor.ann, reply_id=replies[state].id)
         assert session.get_one(Reply, replies[state].id).state == state
     actions.claim(session=session, agent=floor.bob, case_id=case.id, lease_seconds=LEASE)
-    with pytest.raises(Forbidden):  # bob holds the case
+    with pytest.raises(Conflict, match="held by bob"):  # bob holds the case
         actions.retry_reply(session=session, agent=floor.ann, reply_id=replies["failed"].id)
     again = actions.retry_reply(session=session, agent=floor.lee, reply_id=replies["failed"].id)
     assert (again.state, again.attempts) == ("queued", 0)
@@ -317,3 +318,42 @@ def test_the_queue_menus_list_each_value_open_cases_have_once_and_no_closed_ones
         case.status = "dismissed"
     session.flush()
     assert distinct_values(session, Case.topic) == []
+
+
+def test_an_agent_works_only_the_cases_they_hold_and_a_lead_any_open_one(
+    session: Session, floor: Floor
+) -> None:
+    billing = floor.cases["billing"]  # queued, another team's, held by nobody
+    held = floor.cases["p1_old"]
+    actions.claim(session=session, agent=floor.bob, case_id=held.id, lease_seconds=LEASE)
+    work = {
+        "resolve": lambda who, c: actions.close(
+            session=session, agent=who, case_id=c.id, status="resolved", reason="x"
+        ),
+        "dismiss": lambda who, c: actions.close(
+            session=session, agent=who, case_id=c.id, status="dismissed", reason="x"
+        ),
+        "escalate": lambda who, c: actions.escalate(
+            session=session, agent=who, case_id=c.id, reason="x", team="support"
+        ),
+        "note": lambda who, c: actions.add_note(session=session, agent=who, case_id=c.id, text="x"),
+    }
+    for name, act in work.items():
+        for case, why in ((billing, "claim case"), (held, "held by bob")):
+            with pytest.raises(Conflict, match=why):
+                act(floor.ann, case)
+            session.refresh(case)
+            assert case.status in ("queued", "claimed"), name
+    assert events(session, "note", billing) == events(session, "note", held) == []
+    actions.add_note(session=session, agent=floor.lee, case_id=held.id, text="taking a look")
+    actions.close(
+        session=session, agent=floor.lee, case_id=billing.id, status="dismissed", reason="spam"
+    )
+    with pytest.raises(Conflict, match="only a lead"):  # closed: no agent's note
+        actions.add_note(session=session, agent=floor.ann, case_id=billing.id, text="x")
+    actions.add_note(session=session, agent=floor.lee, case_id=billing.id, text="was spam")
+    with pytest.raises(Conflict, match="nobody"):
+        actions.escalate(
+            session=session, agent=floor.lee, case_id=billing.id, reason="x", team="support"
+        )
+    assert [e.data["text"] for e in events(session, "note", billing)] == ["was spam"]
