@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import regex
 
+from socialcare.cases import public_text
+
 URL_LENGTH = 23
 BLUESKY_MAX_BYTES = 3000  # a post record's text, besides its 300 graphemes
 # Links with a scheme, and bare domains under the common top-level domains (the platforms link
@@ -82,7 +84,9 @@ def length(platform: str, text: str) -> int:
 
 
 def check(platform: str, text: str) -> None:
-    """ValueError when the text is longer than the platform allows, saying by how much."""
+    """ValueError when the text is longer than the platform allows, saying by how much, or
+    holds a character that may not be posted (socialcare.cases.public_text)."""
+    public_text.check(text)
     rule = rule_for(platform)
     n = length(platform, text)
     if n > rule.limit:

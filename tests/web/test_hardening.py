@@ -1,6 +1,6 @@
 """The web app under hostile input, on both databases: ids past what a key can hold, lone
 surrogates, huge bodies, a forged Host header, caching of logged-in answers, error pages for
-pages and JSON for the API."""
+pages and JSON for the API, and reply text with control characters."""
 
 from __future__ import annotations
 
@@ -250,3 +250,47 @@ def test_logged_in_answers_are_not_stored_and_charts_are_cached_privately(site: 
     chart = site.page.get("/reports/chart/trend.png")
     assert chart.status_code == 200 and chart.headers["cache-control"] == "private, max-age=300"
     assert "cache-control" not in site.api.get("/static/style.css").headers
+
+
+# 8. Reply text that would drive a terminal or hide and reorder text is refused.
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("Sorry!\x1b[2J", "ESC"),
+        ("ding\x07", "BEL"),
+        ("over\rwrite", "CR"),
+        ("\x9b31m red", "CSI"),
+        ("pay \u202eevil\u202c now", "RLO"),
+        ("\u2066isolated\u2069", "LRI"),
+        ("hidden \U000e0041\U000e0042 tags", "U+E0041"),
+    ],
+)
+def test_a_reply_with_control_or_reordering_characters_is_refused(
+    site: Site, text: str, named: str, session: Session
+) -> None:
+    path = f"/api/cases/{site.case.id}/replies"
+    response = site.api.post(path, json={"text": text}, headers=site.agent)
+    assert response.status_code == 422
+    message = response.json()["detail"][0]["msg"]
+    assert f"[{named}]" in message and "may not contain" in message
+    canned = site.api.post("/api/canned", json={"name": "c", "text": text}, headers=site.admin)
+    assert canned.status_code == 422 and f"[{named}]" in canned.json()["detail"][0]["msg"]
+    detail = site.api.get(f"/api/cases/{site.case.id}", headers=site.agent).json()
+    assert detail["replies"] == []
+
+
+def test_emoji_sequences_line_breaks_and_tabs_are_kept_in_replies(site: Site) -> None:
+    text = (
+        "Thanks \U0001f469\u200d\U0001f4bb \u2764\ufe0f \U0001f3f4\U000e0067\U000e0062"
+        "\U000e0073\U000e0063\U000e0074\U000e007f\nline two\tand a tab\r\n"
+        "three \u05e9\u05dc\u05d5\u05dd"
+    )
+    response = site.api.post(
+        f"/api/cases/{site.case.id}/replies", json={"text": text}, headers=site.agent
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["text"] == text
+    canned = site.api.post("/api/canned", json={"name": "t", "text": text}, headers=site.admin)
+    assert canned.status_code == 201
