@@ -4,6 +4,7 @@ logging in through the form, and what a page must never do with hostile text."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
 
 from tests.web.browser_support import Site
 from tests.web.signin import PASSWORD
@@ -66,8 +67,13 @@ def chromium() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"no browser at {CHROMIUM}: scripts/install installs Debian's chromium")
     with sync_playwright() as playwright:
+        # Scrollbars take their room, as in a desktop browser (Playwright hides them headless):
+        # a page that only fits without one would scroll sideways for its users.
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            ignore_default_args=["--hide-scrollbars"],
         )
         try:
             yield browser
@@ -111,6 +117,28 @@ def check_inert(page: Page, where: str) -> None:
         "links": 0,
         "wide": False,
     }, where
+
+
+MARK = re.compile(r"\[(?:[A-Z]+|U\+[0-9A-F]{4,6})\]")
+
+
+def marks_in(post: dict[str, Any]) -> int:
+    """How many visible marks (``[RLO]``, ``[U+E0041]``...) the post's `shows` name."""
+    return sum(len(MARK.findall(shown)) for shown in post["shows"])
+
+
+def visible_marks(where: Locator) -> list[dict[str, Any]]:
+    """The marks shown inside where: each one's text, size and whether it is drawn (read in one
+    script, so a live refresh of the part cannot come between finding and measuring them)."""
+    found: list[dict[str, Any]] = where.evaluate(
+        """root => [...root.querySelectorAll(".ctl")].map(el => {
+            const box = el.getBoundingClientRect(), style = getComputedStyle(el);
+            return {text: el.textContent, width: box.width, height: box.height,
+                    drawn: style.visibility === "visible" && style.display !== "none"
+                           && Number(style.opacity) > 0 && style.color !== style.backgroundColor};
+        })"""
+    )
+    return found
 
 
 def hostile_text(post: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
 from sqlalchemy import func, select
 
 from socialcare.cases import actions
@@ -26,6 +26,8 @@ from tests.web.browser_pages import (
     check_inert,
     hostile_text,
     log_in,
+    marks_in,
+    visible_marks,
 )
 from tests.web.browser_support import (
     BRAND,
@@ -324,11 +326,13 @@ def test_hostile_posts_render_inert_and_legible(site: Site, open_as: Any, watch:
     assert response.headers["x-content-type-options"] == "nosniff"
     check_inert(page, "queue")
     for post, case_id in zip(HOSTILE, ids, strict=True):
-        row = page.locator(f'tr[data-case="{case_id}"]').inner_text()
+        cells = page.locator(f'tr[data-case="{case_id}"]')
+        row = cells.inner_text()
         for literal in post["shows"]:
             assert literal in row, f"queue: {post['name']}"
         for raw in post.get("hidden", []):
             assert raw not in row, f"queue: {post['name']}"
+        check_marks(cells.locator("td.post"), post, "queue")
 
     for post, case_id in zip(HOSTILE, ids, strict=True):
         response = page.goto(f"/cases/{case_id}")
@@ -343,16 +347,80 @@ def test_hostile_posts_render_inert_and_legible(site: Site, open_as: Any, watch:
             assert raw not in shown, f"case page: {post['name']}"
         if "repeat" in post:
             assert hostile_text(post) in shown, "the case page shows the whole long text"
+        check_marks(page.locator("#thread"), post, "case page")
         check_inert(page, f"case page: {post['name']}")
 
-    # An agent's own note is untrusted too.
+    # An agent's own note is untrusted too (an agent notes the cases they hold).
     page.goto(f"/cases/{ids[0]}")
+    page.click("[data-act=claim]")
+    page.locator("#reply-text").wait_for()
     page.fill("#note-form input[name=text]", "<script>window.pwned='note'</script>\u202eok")
     page.click("#note-form button[type=submit]")
     page.locator("#notes li", has_text="window.pwned='note'").wait_for()
     assert "<script>window.pwned='note'</script>[RLO]ok" in page.locator("#notes").inner_text()
     check_inert(page, "note")
     assert watch.dialogs == []
+
+
+def check_marks(part: Locator, post: dict[str, Any], where: str) -> None:
+    """Every control and format character of the post is a mark a reader sees in that part of
+    the page: one per character, drawn, with a size."""
+    found = visible_marks(part)
+    assert len(found) == marks_in(post), f"{where}: {post['name']}"
+    for mark in found:
+        assert mark["drawn"] and mark["width"] > 4 and mark["height"] > 4, (
+            where,
+            post["name"],
+            mark,
+        )
+
+
+def test_the_queue_fits_a_1280_window_and_cuts_long_handles_whole(site: Site, open_as: Any) -> None:
+    long_handle = "averyveryverylonghandle_thatgoesonandon_12345"
+    team = "customer-experience-escalations-" + "x" * 30
+    # The hostile posts again (a customer has one open case: other handles this time).
+    specs = [
+        {"text": hostile_text(p), "handle": f"{p.get('handle', 'h')}{i}"}
+        for i, p in enumerate(HOSTILE)
+    ]
+    specs += [{"text": "My parcel never arrived, order 12345678", "handle": long_handle}]
+    specs += [{"text": "ordinary question about an invoice", "handle": f"amy{i}"} for i in range(3)]
+    ids = add_cases(site, team, specs)
+    people(site, "claimer_with_a_rather_long_handle_too")
+    with site.session() as s:
+        holder_agent = s.scalars(
+            select(Agent).where(Agent.handle == "claimer_with_a_rather_long_handle_too")
+        ).one()
+        actions.claim(session=s, agent=holder_agent, case_id=ids[-1], lease_seconds=600)
+        s.commit()
+    page = open_as("wes", role="admin")  # the widest header: every link
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/?team={team}")
+    page.locator(f'tr[data-case="{ids[-1]}"] .status', has_text="claimed").wait_for()
+    widths = page.evaluate(
+        "({scroll: document.documentElement.scrollWidth,"
+        " client: document.documentElement.clientWidth,"
+        " table: document.querySelector('table.queue').getBoundingClientRect().right})"
+    )
+    assert widths["client"] < 1280, "the vertical scrollbar takes its room, as on a desktop"
+    assert widths["scroll"] <= widths["client"], "no sideways scrolling"
+    assert widths["table"] <= widths["client"]
+
+    handle = page.locator(f'tr[data-case="{ids[len(HOSTILE)]}"] td.customer .handle')
+    assert handle.inner_text() == f"@{long_handle}"
+    assert handle.get_attribute("title") == f"@{long_handle}", "the whole handle, on hover"
+    box = handle.evaluate(
+        """el => {
+            const style = getComputedStyle(el), cell = el.closest("td").getBoundingClientRect();
+            const box = el.getBoundingClientRect();
+            return {lines: Math.round(box.height / parseFloat(style.lineHeight)),
+                    cut: el.scrollWidth > el.clientWidth, ellipsis: style.textOverflow,
+                    inside: box.right <= cell.right + 0.5};
+        }"""
+    )
+    assert box == {"lines": 1, "cut": True, "ellipsis": "ellipsis", "inside": True}
+    short = page.locator(f'tr[data-case="{ids[-2]}"] td.customer .handle')
+    assert short.evaluate("el => el.scrollWidth <= el.clientWidth"), "a short handle is whole"
 
 
 def test_keyboard_shortcuts_claim_the_next_case_and_focus_the_reply(
