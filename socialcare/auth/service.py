@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, literal, or_, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from socialcare.auth.models import ApiToken, WebSession
@@ -20,7 +21,7 @@ from socialcare.auth.passwords import (
 )
 from socialcare.auth.roles import Role, parse_role
 from socialcare.cases.events import record
-from socialcare.db import utcnow
+from socialcare.db import UTCDateTime, utcnow
 from socialcare.errors import Conflict, LoginFailed, NotFound
 from socialcare.routing.models import Agent, Team
 
@@ -124,7 +125,8 @@ def authenticate(
     """The agent whose handle and password these are; LoginFailed otherwise.
 
     max_failures consecutive failures lock the account for policy.lockout; while locked even
-    the right password fails (locked=True), so guessing cannot go on in the background."""
+    the right password fails (locked=True), so guessing cannot go on in the background. The
+    count and the lock move in one UPDATE each, so parallel guesses cannot lose a failure."""
     try:
         key = normalise_handle(handle)
     except ValueError:
@@ -133,23 +135,54 @@ def authenticate(
     ok = verify_password(agent.password_hash if agent else None, password)
     if agent is None or not agent.active:
         raise LoginFailed()
-    if agent.locked_until is not None and agent.locked_until > now:
+    if not ok:
+        if _count_failure(session, agent, now=now, policy=policy):
+            raise LoginFailed()
         record(session, actor=f"agent:{agent.handle}", kind="login_refused_locked")
         raise LoginFailed(locked=True)  # the same answer as any failure: handles stay hidden
-    if not ok:
-        agent.failed_logins = (agent.failed_logins or 0) + 1
-        if agent.failed_logins >= policy.max_failures:
-            agent.locked_until = now + policy.lockout
-            agent.failed_logins = 0
-            record(session, actor="web", kind="login_locked", handle=agent.handle)
-        raise LoginFailed()
-    agent.failed_logins = 0
-    agent.locked_until = None
-    agent.last_login_at = now
+    admitted = session.execute(
+        update(Agent)
+        .where(Agent.id == agent.id, _unlocked(now))
+        .values(failed_logins=0, locked_until=None, last_login_at=now)
+        .returning(Agent.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.expire(agent, ["failed_logins", "locked_until", "last_login_at"])
+    if admitted is None:
+        record(session, actor=f"agent:{agent.handle}", kind="login_refused_locked")
+        raise LoginFailed(locked=True)
     if agent.password_hash and needs_rehash(agent.password_hash):
         agent.password_hash = hash_password(password)
     record(session, actor=f"agent:{agent.handle}", kind="login")
     return agent
+
+
+def _unlocked(now: datetime) -> ColumnElement[bool]:
+    return or_(Agent.locked_until.is_(None), Agent.locked_until <= now)
+
+
+def _count_failure(session: Session, agent: Agent, *, now: datetime, policy: LoginPolicy) -> bool:
+    """Count one wrong password, locking the account when it reaches policy.max_failures, as
+    one statement (the row's own values, so parallel failures each count); False when the
+    account was already locked."""
+    reached = Agent.failed_logins + 1 >= policy.max_failures
+    until = literal(now + policy.lockout, UTCDateTime())
+    row = session.execute(
+        update(Agent)
+        .where(Agent.id == agent.id, _unlocked(now))
+        .values(
+            failed_logins=sql_case((reached, 0), else_=Agent.failed_logins + 1),
+            locked_until=sql_case((reached, until), else_=Agent.locked_until),
+        )
+        .returning(Agent.locked_until)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.expire(agent, ["failed_logins", "locked_until"])
+    if row is None:
+        return False
+    if row.locked_until is not None and row.locked_until > now:  # this failure locked it
+        record(session, actor="web", kind="login_locked", handle=agent.handle)
+    return True
 
 
 def start_session(
