@@ -36,4 +36,5 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]  # set at creation (socialcare.auth.service.TOKEN_TTL)
     note: Mapped[str | None] = mapped_column(Text)

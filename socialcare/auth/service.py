@@ -29,6 +29,9 @@ HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "sc_"
 # A session's last_seen_at (and its sliding expiry) is written at most this often.
 TOUCH_EVERY = timedelta(minutes=1)
+# API tokens expire: TOKEN_TTL unless their creator chose otherwise, at most TOKEN_MAX_TTL.
+TOKEN_TTL = timedelta(days=90)
+TOKEN_MAX_TTL = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -230,27 +233,61 @@ def purge_expired_sessions(*, session: Session, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def create_token(*, session: Session, agent: Agent, name: str, actor: str) -> tuple[str, ApiToken]:
-    """A new API token for agent; returns the secret (shown once) and the row."""
+def create_token(
+    *,
+    session: Session,
+    agent: Agent,
+    name: str,
+    actor: str,
+    expires_in: timedelta = TOKEN_TTL,
+    now: datetime | None = None,
+) -> tuple[str, ApiToken]:
+    """A new API token for agent, valid for expires_in (1 day to TOKEN_MAX_TTL); returns the
+    secret (shown once) and the row."""
     name = name.strip()
     if not name or len(name) > 128:
         raise ValueError("a token needs a name of 1-128 characters")
+    if not timedelta(days=1) <= expires_in <= TOKEN_MAX_TTL:
+        raise ValueError(f"a token lasts 1 to {TOKEN_MAX_TTL.days} days")
+    created = now or utcnow()
     secret = TOKEN_PREFIX + new_secret()
-    row = ApiToken(agent_id=agent.id, name=name, token_hash=digest(secret), prefix=secret[:10])
+    row = ApiToken(
+        agent_id=agent.id,
+        name=name,
+        token_hash=digest(secret),
+        prefix=secret[:10],
+        created_at=created,
+        expires_at=created + expires_in,
+    )
     session.add(row)
     session.flush()
-    record(session, actor=actor, kind="token_created", handle=agent.handle, token_id=row.id)
+    record(
+        session,
+        actor=actor,
+        kind="token_created",
+        handle=agent.handle,
+        token_id=row.id,
+        expires_at=row.expires_at.isoformat(),
+    )
     return secret, row
 
 
-def token_agent(*, session: Session, secret: str, now: datetime) -> Agent | None:
-    """The active agent an unrevoked API token acts as, or None."""
+def _live_token(session: Session, secret: str, now: datetime) -> ApiToken | None:
+    """The token row of secret while it is neither revoked nor expired."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     row = session.execute(
         select(ApiToken).where(ApiToken.token_hash == digest(secret))
     ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def token_agent(*, session: Session, secret: str, now: datetime) -> Agent | None:
+    """The active agent an unrevoked, unexpired API token acts as, or None."""
+    row = _live_token(session, secret, now)
+    if row is None:
         return None
     agent = session.get(Agent, row.agent_id)
     if agent is None or not agent.active:
@@ -258,6 +295,37 @@ def token_agent(*, session: Session, secret: str, now: datetime) -> Agent | None
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         row.last_used_at = now
     return agent
+
+
+def still_valid(*, session: Session, cookie: str | None, token: str | None, now: datetime) -> bool:
+    """Whether a session cookie or API token still admits its agent (read only: a long request,
+    such as the event stream, asks this again and again without sliding anything)."""
+    agent_id: int | None = None
+    if token is not None:
+        row = _live_token(session, token, now)
+        agent_id = row.agent_id if row is not None else None
+    elif cookie:
+        web = session.get(WebSession, digest(cookie), populate_existing=True)
+        agent_id = web.agent_id if web is not None and web.expires_at > now else None
+    if agent_id is None:
+        return False
+    active = session.execute(select(Agent.active).where(Agent.id == agent_id)).scalar_one_or_none()
+    return bool(active)
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    token: ApiToken
+    handle: str
+
+
+def list_tokens(*, session: Session, agent: Agent | None) -> list[TokenRow]:
+    """API tokens with their owners' handles: agent's own, or everyone's for agent=None."""
+    stmt = select(ApiToken, Agent.handle).join(Agent, Agent.id == ApiToken.agent_id)
+    if agent is not None:
+        stmt = stmt.where(ApiToken.agent_id == agent.id)
+    rows = session.execute(stmt.order_by(Agent.handle, ApiToken.id)).all()
+    return [TokenRow(token, handle) for token, handle in rows]
 
 
 def revoke_token(*, session: Session, token_id: int, by: Agent, may_manage: bool) -> ApiToken:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -24,7 +25,7 @@ from socialcare.cases import actions
 from socialcare.cases.events import record
 from socialcare.cases.lengths import rule_for
 from socialcare.cases.models import Case, Reply
-from socialcare.errors import Conflict, NotFound
+from socialcare.errors import Conflict, Forbidden, NotFound
 from socialcare.posts.models import Account
 from socialcare.routing.models import Agent, Team
 from socialcare.web import api_models as m
@@ -533,39 +534,54 @@ def set_members(session: SessionDep, actor: PeopleManager, name: str, body: m.Me
     return team_out(team)
 
 
-def token_out(t: ApiToken) -> m.TokenOut:
+def token_out(t: ApiToken, handle: str) -> m.TokenOut:
     return m.TokenOut(
         id=t.id,
         name=t.name,
         prefix=t.prefix,
+        agent=handle,
         created_at=t.created_at,
+        expires_at=t.expires_at,
         last_used_at=t.last_used_at,
         revoked_at=t.revoked_at,
     )
 
 
 @router.get("/tokens", response_model=list[m.TokenOut])
-def list_tokens(session: SessionDep, actor: QueueReader) -> Any:
-    """One's own API tokens."""
-    rows = session.scalars(
-        select(ApiToken).where(ApiToken.agent_id == actor.agent.id).order_by(ApiToken.id)
-    )
-    return [token_out(t) for t in rows]
+def list_tokens(
+    session: SessionDep,
+    actor: QueueReader,
+    everyone: Annotated[bool, Query(description="every person's tokens (admins)")] = False,
+) -> Any:
+    """One's own API tokens; with everyone=true, every person's (admins only)."""
+    if everyone and not actor.can(Permission.PEOPLE_MANAGE):
+        raise Forbidden(f"your role ({actor.agent.role}) may not list other people's tokens")
+    rows = people.list_tokens(session=session, agent=None if everyone else actor.agent)
+    return [token_out(r.token, r.handle) for r in rows]
 
 
 @router.post("/tokens", response_model=m.TokenCreated, status_code=201)
-def create_token(session: SessionDep, actor: QueueReader, body: m.TokenIn) -> Any:
-    """A new token acting as oneself; its secret is in this answer only."""
+def create_token(request: Request, session: SessionDep, actor: QueueReader, body: m.TokenIn) -> Any:
+    """A new token acting as oneself, made from a logged-in session (a token cannot make
+    tokens, so revoking one leaves no other behind); its secret is in this answer only."""
+    if actor.via != "session":
+        raise Forbidden("API tokens are made from a logged-in session, not with a token")
     with api_errors():
         secret, row = people.create_token(
-            session=session, agent=actor.agent, name=body.name, actor=actor.label
+            session=session,
+            agent=actor.agent,
+            name=body.name,
+            actor=actor.label,
+            expires_in=timedelta(days=body.expires_in_days),
+            now=request_now(request),
         )
     session.commit()
-    return m.TokenCreated(**token_out(row).model_dump(), token=secret)
+    return m.TokenCreated(**token_out(row, actor.agent.handle).model_dump(), token=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=fails(404))
 def revoke_token(session: SessionDep, actor: QueueReader, token_id: RowId) -> None:
+    """Revoke one of one's own tokens, or anyone's (admins)."""
     with api_errors():
         people.revoke_token(
             session=session,

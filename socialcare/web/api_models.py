@@ -173,13 +173,16 @@ class TeamOut(BaseModel):
 
 class TokenIn(In):
     name: str = Field(..., max_length=128)
+    expires_in_days: int = Field(90, ge=1, le=365, description="how long the token is valid")
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
     prefix: str
+    agent: str  # whose token it is (the handle it acts as)
     created_at: datetime
+    expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
 

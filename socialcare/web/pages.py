@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from socialcare.auth.models import ApiToken
+from socialcare.auth import service as people
 from socialcare.auth.roles import ROLES, Permission
 from socialcare.cases import actions
 from socialcare.cases.lengths import rule_for
@@ -219,11 +219,17 @@ def audit_page(
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, session: SessionDep, actor: QueueReader) -> Response:
-    """One's API tokens: create and revoke."""
-    tokens = session.scalars(
-        select(ApiToken).where(ApiToken.agent_id == actor.agent.id).order_by(ApiToken.id)
-    )
-    context = {"actor": actor, "tokens": list(tokens)}
+    """One's API tokens: create and revoke; for admins, everyone's too."""
+    mine = people.list_tokens(session=session, agent=actor.agent)
+    everyone = None
+    if actor.can(Permission.PEOPLE_MANAGE):
+        everyone = people.list_tokens(session=session, agent=None)
+    context = {
+        "actor": actor,
+        "tokens": [r.token for r in mine],
+        "everyone": everyone,
+        "now": request_now(request),
+    }
     return templates.TemplateResponse(request, "account.html", context)
 
 
