@@ -423,6 +423,26 @@ def test_the_queue_fits_a_1280_window_and_cuts_long_handles_whole(site: Site, op
     assert short.evaluate("el => el.scrollWidth <= el.clientWidth"), "a short handle is whole"
 
 
+def test_an_error_naming_a_hostile_handle_shows_its_marks(site: Site, open_as: Any) -> None:
+    [case_id] = add_cases(site, "errors", [{"text": "who has it?"}])
+    ivy = open_as("ivy")
+    ivy.route("**/api/stream", lambda route: route.abort())  # the page stays as it loaded
+    ivy.goto(f"/cases/{case_id}")
+    sneaky = "\u202eyllam\u202c\x1b[2J"
+    people(site, sneaky)
+    with site.session() as s:
+        taker = s.scalars(select(Agent).where(Agent.handle == sneaky)).one()
+        actions.claim(session=s, agent=taker, case_id=case_id, lease_seconds=600)
+        s.commit()
+    ivy.click("[data-act=claim]")
+    error = ivy.locator("#case-error")
+    error.wait_for()
+    shown = error.inner_text()
+    assert "[U+202E]yllam[U+202C][U+001B][2J" in shown
+    assert not any(ch in shown for ch in "\u202e\u202c\x1b")
+    assert len(visible_marks(error)) == 3
+
+
 def test_keyboard_shortcuts_claim_the_next_case_and_focus_the_reply(
     site: Site, open_as: Any
 ) -> None:

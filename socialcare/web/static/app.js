@@ -25,10 +25,30 @@ const sc = (() => {
     return data;
   }
 
+  // A message may quote a handle or a team name: its control and format characters are shown
+  // as marks, as the server's pages show them, never acting unseen.
+  const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+  function showInert(box, text) {
+    box.textContent = "";
+    let plain = "";
+    for (const ch of String(text)) {
+      if (ch === "\n" || ch === "\t" || !INVISIBLE.test(ch)) { plain += ch; continue; }
+      box.append(plain);
+      plain = "";
+      const code = `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+      const mark = document.createElement("span");
+      mark.className = "ctl";
+      mark.title = code;
+      mark.textContent = `[${code}]`;
+      box.append(mark);
+    }
+    box.append(plain);
+  }
+
   function showError(message) {
     const box = document.querySelector("[role=alert].error");
-    if (!box) { window.alert(message); return; }
-    box.textContent = message;
+    if (!box) { window.alert(String(message).replace(/[\p{Cc}\p{Cf}]/gu, (ch) => `[U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`)); return; }
+    showInert(box, message || "");
     box.hidden = !message;
   }
 
