@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from socialcare.auth.service import create_token
 from socialcare.cases.models import Case
 from socialcare.cases.workspace_models import CannedReply
 from socialcare.config import Settings
@@ -83,6 +84,7 @@ def cases(session: Session) -> dict[str, int]:
     make_reply(session, held_case, state="failed", last_error="HTTP 403: " + BAD)
     make_event(session, held_case, kind="note", actor=agent.handle, data={"text": "n" + BAD})
     session.add(CannedReply(name="m" + BAD, text="hi", team_id=team.id, created_by="lead"))
+    create_token(session=session, agent=agent, name="k" + BAD, actor="lead", now=NOW)
     session.commit()
     return {"queued": queued, "held": held, "closed": closed}
 
@@ -135,6 +137,7 @@ def test_no_page_shows_a_control_or_format_character_raw(
         "/audit",
         "/admin/people",
         "/admin/canned",
+        "/account",
         "/latency?by=team",
         "/reports?period=day",
     ]
@@ -157,5 +160,7 @@ def test_no_page_shows_a_control_or_format_character_raw(
     people = shown(client, "/admin/people")
     assert "A" + MARKS[0] in people and "a" + MARKS[0] in people
     assert "m" + MARKS[0] in shown(client, "/admin/canned")
+    tokens = shown(client, "/account")  # an admin sees everyone's tokens
+    assert "k" + MARKS[0] in tokens and "a" + MARKS[0] in tokens
     report = shown(client, "/reports?period=day")
     assert "@c" in report, "the longest wait is listed (its handle on one line, inert)"
