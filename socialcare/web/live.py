@@ -22,9 +22,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from socialcare.auth.service import still_valid
 from socialcare.cases.models import Event
 from socialcare.web.deps import SessionDep
-from socialcare.web.security import QueueReader
+from socialcare.web.security import SESSION_COOKIE, QueueReader
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -36,6 +37,8 @@ KEEPALIVE_SECONDS = 15.0
 # long-lived connections would otherwise hold a web process past its graceful shutdown.
 MAX_STREAM_SECONDS = 300.0
 LATE_COMMIT = timedelta(seconds=5)  # an event's time is stamped before its commit
+# How often an open stream asks whether its login still admits it (and before each change).
+RECHECK_SECONDS = 1.0
 
 
 class ChangeFeed:
@@ -113,22 +116,57 @@ def feed_of(request: Request) -> ChangeFeed:
     return feed
 
 
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    """The session cookie and the bearer token this request came with (the token wins, as it
+    does when the request is admitted)."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return None, credential.strip()
+    return request.cookies.get(SESSION_COOKIE), None
+
+
+def _admits(request: Request) -> bool:
+    """Whether the request's login or token still admits its agent (own short session)."""
+    cookie, token = _credentials(request)
+    now = request.app.state.clock()
+    with request.app.state.sessionmaker() as session:
+        return still_valid(session=session, cookie=cookie, token=token, now=now)
+
+
+async def _still_admitted(request: Request) -> bool:
+    try:
+        return await anyio.to_thread.run_sync(_admits, request)
+    except Exception as exc:  # the database away for a moment: it is asked again soon
+        log.warning("live feed: could not check the stream's login: %s", exc)
+        return True
+
+
 async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
     queue = feed.subscribe()
     loop = asyncio.get_running_loop()
     ends = loop.time() + MAX_STREAM_SECONDS
+    quiet_since = loop.time()
     try:
         yield "retry: 2000\nevent: ready\ndata: {}\n\n"
         # app.state.closing: the app is shutting down (or a test wants one event only).
         while loop.time() < ends and not getattr(request.app.state, "closing", False):
+            # Logging out, a revoked or expired token, a disabled person: the stream ends
+            # within RECHECK_SECONDS, and no change is sent once the login no longer admits.
             try:
-                change = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
+                change = await asyncio.wait_for(queue.get(), timeout=RECHECK_SECONDS)
             except TimeoutError:
+                change = None
+            if not await _still_admitted(request):
+                yield 'event: end\ndata: {"reason": "logged out"}\n\n'
+                break
+            if change is not None:
+                quiet_since = loop.time()
+                yield f"event: change\ndata: {json.dumps(change)}\n\n"
+            elif loop.time() - quiet_since >= KEEPALIVE_SECONDS:
                 if await request.is_disconnected():
                     break
+                quiet_since = loop.time()
                 yield ": keep-alive\n\n"
-                continue
-            yield f"event: change\ndata: {json.dumps(change)}\n\n"
     finally:
         feed.unsubscribe(queue)
 
@@ -139,7 +177,8 @@ async def _stream(request: Request, feed: ChangeFeed) -> AsyncIterator[str]:
     responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}},
 )
 def stream(request: Request, session: SessionDep, actor: QueueReader) -> StreamingResponse:
-    """Server-sent events: `change` with the ids of the cases that changed, as they change."""
+    """Server-sent events: `change` with the ids of the cases that changed, as they change;
+    `end` when the login or token behind the stream stops admitting it (logout, revocation)."""
     session.close()  # the stream is long: it must not hold a pooled connection
     return StreamingResponse(
         _stream(request, feed_of(request)),
