@@ -163,16 +163,21 @@ class BodyTooLarge(HTTPException):
 
 
 def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+    """Whether any string in a parsed JSON value (keys included) holds a lone surrogate; walked
+    with a stack, so nesting however deep cannot overflow."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -182,7 +187,7 @@ def lone_surrogate_in(body: bytes) -> bool:
         return False
     try:
         parsed = json.loads(body)
-    except ValueError:  # not JSON: the route says what it expected
+    except (ValueError, RecursionError):  # not JSON (or too deep): the route refuses it
         return False
     return _has_lone_surrogate(parsed)
 

@@ -110,6 +110,14 @@ def test_a_lone_surrogate_in_a_json_body_is_a_clear_422(site: Site, path: str, b
     assert error["loc"] == ["body"] and "surrogate" in error["msg"]
 
 
+def test_a_body_nested_too_deep_to_parse_is_a_400_surrogate_or_not(site: Site) -> None:
+    for inner in (b'"\\ud800"', b""):
+        body = b"[" * 100_000 + inner + b"]" * 100_000
+        response = site.api.post("/api/teams", content=body, headers={**site.admin, **JSON})
+        assert response.status_code == 400
+        assert response.json() == {"detail": "There was an error parsing the body"}
+
+
 def test_a_surrogate_pair_is_an_ordinary_character(site: Site) -> None:
     body = b'{"name": "party \\ud83c\\udf89"}'  # U+1F389 written as its UTF-16 pair
     response = site.api.post("/api/teams", content=body, headers={**site.admin, **JSON})
