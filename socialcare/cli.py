@@ -162,7 +162,7 @@ def latency(
     # A group is a brand's handle or a team's name: what anyone typed, shown inert in the table
     # (the CSV is data: its formula cells are neutralised, its text kept as it is).
     text = format_csv(rows) if fmt == "csv" else terminal_safe(format_table(rows))
-    typer.echo(text, nl=fmt != "csv")
+    typer.echo(text, nl=False)
 
 
 @model_app.command("train")
