@@ -5,10 +5,11 @@ case services (socialcare.cases.work, socialcare.cases.outbox) and records an ev
 them commit or enqueue: callers commit, then enqueue the send of any reply returned.
 
 Who may act on which case (the README's role table):
-- agents work on the cases they hold: reply, note, escalate, resolve, dismiss, release. A case
-  nobody holds must be claimed first, and a case someone else holds is theirs: both are
-  Conflict (the case is not in the state the action needs). Retrying a failed reply is the one
-  thing an agent may also do on an open case nobody holds.
+- agents work on the cases they hold (claimed, or answered by their reply): reply, note,
+  escalate, resolve, dismiss, release. A case nobody holds must be claimed first, and a case
+  someone else holds is theirs: both are Conflict (the case is not in the state the action
+  needs). Retrying a failed reply is the one thing an agent may also do on an open case nobody
+  has claimed.
 - leads and admins do all of that on any open case, and release (take over) anyone's claim;
   an agent releasing someone else's claim is Forbidden. They may also note closed cases.
 - a public reply always comes from the case's holder, whatever the role: a lead takes the case
@@ -33,6 +34,9 @@ from socialcare.db import changed_rows, insert_for
 from socialcare.errors import Conflict, Forbidden, NotFound
 from socialcare.routing.models import Agent, Team
 
+# A case is someone's while claimed, and once their reply answered it (until it is closed or
+# the customer writes again and it returns to the queue).
+HELD_STATUSES = ("claimed", "responded")
 NOTE_LIMIT = 5000
 REASON_LIMIT = 1000
 # A browser that has a case open says so this often; a view older than VIEW_FRESH is gone.
@@ -69,6 +73,12 @@ def _holder_handle(session: Session, case: Case) -> str:
     return holder.handle if holder is not None else "someone else"
 
 
+def holds(agent: Agent, case: Case) -> bool:
+    """Whether agent holds case: claimed it, and still has it or answered it (a case their
+    reply answered stays theirs to close)."""
+    return case.claimed_by == agent.id and case.status in HELD_STATUSES
+
+
 def may_work(
     *, session: Session, agent: Agent, case: Case, what: str, closed_ok: bool = False
 ) -> None:
@@ -80,9 +90,9 @@ def may_work(
             return
         who = "only a lead may" if closed_ok else "nobody may"
         raise Conflict(f"case {case.id} is already {case.status}: {who} {what} it")
-    if override or (case.status == "claimed" and case.claimed_by == agent.id):
+    if override or holds(agent, case):
         return
-    if case.status == "claimed":
+    if case.claimed_by is not None and case.status in HELD_STATUSES:
         who = _holder_handle(session, case)
         raise Conflict(f"case {case.id} is held by {who}: only they or a lead may {what} it")
     raise Conflict(f"claim case {case.id} first: an agent may {what} only the cases they hold")
@@ -219,8 +229,9 @@ def retry_reply(*, session: Session, agent: Agent, reply_id: int) -> Reply:
     if row is None:
         raise NotFound(f"no reply {reply_id}")
     case = _locked_case(session, row.case_id)
-    if not (case.status in OPEN_STATUSES and case.status != "claimed"):
-        # An open case nobody holds: whoever works cases may send its failed reply again.
+    # On an open case nobody has claimed (its author's claim may have run out meanwhile) anyone
+    # who works cases may send a failed reply again; otherwise its holder or a lead.
+    if case.status not in OPEN_STATUSES or case.status == "claimed":
         may_work(session=session, agent=agent, case=case, what="retry a reply on")
     return outbox.retry_reply(session=session, reply_id=reply_id, agent=agent)
 

@@ -2,13 +2,13 @@
 through the JSON API (and the case page) on both databases, with the status each cell must get
 and its effect: an allowed action changed what it should, a refused one changed nothing.
 
-The table: agents claim, reply, note, escalate, resolve and dismiss the cases they hold, and
-retry a failed reply; leads (and admins) do all of that on any case, take over and release.
-Where it is silent: a public reply always comes from the case's holder (a lead takes the case
-over first), a closed case takes no work but a lead's note, and a case nobody holds must be
-claimed before an agent works on it. 409 is "the case is not in the state this needs (held by
-you, open)"; 403 is "your role never may" (an agent releasing someone else's claim, reading the
-audit log).
+The table: agents claim, reply, note, escalate, resolve and dismiss the cases they hold
+(claimed, or answered by their reply and not yet closed), and retry a failed reply; leads (and
+admins) do all of that on any case, take over and release. Where it is silent: a public reply
+always comes from the case's holder (a lead takes the case over first), a closed case takes no
+work but a lead's note, and a case nobody holds must be claimed before an agent works on it.
+409 is "the case is not in the state this needs (held by you, open)"; 403 is "your role never
+may" (an agent releasing someone else's claim, reading the audit log).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from tests.factories import (
 )
 
 ROLES = ("agent", "lead", "admin")
-STATES = ("mine", "other", "queued", "closed")
+# Held by the actor, answered by the actor's reply (still theirs to close), held by another
+# agent, queued and held by nobody, closed.
+STATES = ("mine", "answered", "other", "queued", "closed")
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,16 @@ def every(code: int) -> dict[str, int]:
 
 
 def holder_only(ok: int) -> dict[str, int]:
-    return {"mine": ok, "other": 409, "queued": 409, "closed": 409}
+    return {"mine": ok, "answered": ok, "other": 409, "queued": 409, "closed": 409}
 
 
 def open_cases(ok: int) -> dict[str, int]:
-    return {"mine": ok, "other": ok, "queued": ok, "closed": 409}
+    return {"mine": ok, "answered": ok, "other": ok, "queued": ok, "closed": 409}
+
+
+def claimed_only(ok: int, other: int) -> dict[str, int]:
+    """Actions on a claim itself: the case must be claimed right now."""
+    return {"mine": ok, "answered": 409, "other": other, "queued": 409, "closed": 409}
 
 
 MATRIX: dict[str, Action] = {
@@ -73,27 +80,30 @@ MATRIX: dict[str, Action] = {
         "POST",
         "/api/cases/{case}/claim",
         None,
-        {"mine": 200, "other": 409, "queued": 200, "closed": 409},
-        {"mine": 200, "other": 409, "queued": 200, "closed": 409},
+        {"mine": 200, "answered": 409, "other": 409, "queued": 200, "closed": 409},
+        {"mine": 200, "answered": 409, "other": 409, "queued": 200, "closed": 409},
     ),
     "release": Action(
-        "POST",
-        "/api/cases/{case}/release",
-        None,
-        {"mine": 200, "other": 403, "queued": 409, "closed": 409},
-        {"mine": 200, "other": 200, "queued": 409, "closed": 409},
+        "POST", "/api/cases/{case}/release", None, claimed_only(200, 403), claimed_only(200, 200)
     ),
     "heartbeat": Action(
         "POST", "/api/cases/{case}/heartbeat", {"active": True}, every(200), every(200)
     ),
+    # A public reply needs the claim itself (a lead takes the case over first); a follow-up on
+    # an answered case too, so that two people never answer one customer at once.
     "reply": Action(
-        "POST", "/api/cases/{case}/replies", {"text": "Sorry!"}, holder_only(201), holder_only(201)
+        "POST",
+        "/api/cases/{case}/replies",
+        {"text": "Sorry!"},
+        claimed_only(201, 409),
+        claimed_only(201, 409),
     ),
+    # A failed reply may be sent again on any open case nobody has claimed.
     "retry reply": Action(
         "POST",
         "/api/replies/{reply}/retry",
         None,
-        {"mine": 200, "other": 409, "queued": 200, "closed": 409},
+        {"mine": 200, "answered": 200, "other": 409, "queued": 200, "closed": 409},
         open_cases(200),
     ),
     "note": Action(
@@ -226,9 +236,9 @@ def test_every_role_may_do_exactly_what_the_role_table_says_to_every_kind_of_cas
                 post = make_post(session, account, f"{name} {role} {state}")
                 case = make_case(session, account, post, team=billing)
                 make_event(session, case, "case_opened", actor="worker")
-                if state in ("mine", "other"):
-                    case.status = "claimed"
-                    case.claimed_by = (actors[role] if state == "mine" else other).id
+                if state in ("mine", "answered", "other"):
+                    case.status = "responded" if state == "answered" else "claimed"
+                    case.claimed_by = (other if state == "other" else actors[role]).id
                     case.claimed_at, case.claim_expires_at = now, now + timedelta(hours=1)
                 elif state == "closed":
                     case.status, case.closed_at, case.close_reason = "resolved", now, "done"
