@@ -1,4 +1,13 @@
-"""The main job: migrate, set up, then run worker, beat and web as child processes."""
+"""The main job: migrate, set up, then run worker, beat and web as child processes.
+
+Stopping (Ctrl-C, or SIGTERM as a platform sends it) takes under 10 seconds: each child gets one
+SIGTERM from here (they run in their own process groups, so a terminal's Ctrl-C does not reach
+them twice); the worker stops its running tasks and hands their messages back to the broker
+(acks are late); beat hands its lease over; the web server ends its event streams at once
+instead of waiting for browsers to hang up. Whatever still runs at STOP_DEADLINE is killed: a
+task is one transaction moved by compare-and-set, so one cut short is redone whole, and the
+sweep re-enqueues any step whose message was lost with a killed worker.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 from socialcare.auth.service import ensure_first_admin
 from socialcare.config import get_settings
@@ -16,7 +26,9 @@ from socialcare.migrate import upgrade
 from socialcare.routing.service import ensure_default_teams
 from socialcare.setup import ensure_demo_agent, ensure_replay_feed, ensure_x_account
 
-SHUTDOWN_GRACE = 25.0  # seconds; Heroku-style platforms SIGKILL 30 s after SIGTERM
+STOP_DEADLINE = 8.5  # seconds from the signal until every child is gone (killed if need be)
+WORKER_SOFT_SHUTDOWN = 0.0  # running tasks go back to the broker at once (each is redone whole)
+WEB_GRACE = 3.0  # open requests get this long once the web server stops
 
 
 def _children(port: int, concurrency: int) -> dict[str, list[str]]:
@@ -33,10 +45,42 @@ def _children(port: int, concurrency: int) -> dict[str, list[str]]:
             f"--concurrency={concurrency}",
             "--without-gossip",
             "--without-mingle",
+            # Celery settings after "--": shorter than the Procfile worker's soft shutdown, so
+            # the whole job stops within STOP_DEADLINE.
+            "--",
+            f"worker.soft_shutdown_timeout={WORKER_SOFT_SHUTDOWN:g}",
         ],
         "beat": [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO"],
-        "web": [py, "-m", "socialcare", "web", "--port", str(port)],
+        "web": [py, "-m", "socialcare.runner", "web", str(port)],
     }
+
+
+def serve_web(port: int) -> None:
+    """The web app under uvicorn, as `socialcare web` serves it, except that SIGINT or SIGTERM
+    also ends its event streams (within a second), so open browsers do not hold the shutdown."""
+    import uvicorn
+
+    from socialcare.logs import configure_logging
+    from socialcare.web.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_format == "json")
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            app.state.closing = True  # /api/stream ends its loop on this
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host="0.0.0.0",
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(WEB_GRACE),
+    )
+    Server(config).run()
 
 
 def prepare() -> str:
@@ -75,8 +119,11 @@ def run_all(*, port: int | None, concurrency: int) -> int:
     env.setdefault("LOG_FORMAT", "text")  # a person reads this terminal; set json to ship logs
     env.setdefault("REMAP_SIGTERM", "SIGQUIT")  # soft shutdown on SIGTERM (see workers/app.py)
     what = prepare()
+    # process_group=0: a terminal's Ctrl-C reaches this process only; each child then gets one
+    # SIGTERM from stop_children (two signals would turn a graceful stop into a hasty one).
     procs = {
-        name: subprocess.Popen(cmd, env=env) for name, cmd in _children(port, concurrency).items()
+        name: subprocess.Popen(cmd, env=env, process_group=0)
+        for name, cmd in _children(port, concurrency).items()
     }
     stopping = False
 
@@ -107,13 +154,25 @@ def run_all(*, port: int | None, concurrency: int) -> int:
                 print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
                 stopping, code = True, 1
         time.sleep(0.5)
+    stop_children(procs, time.monotonic() + STOP_DEADLINE)
+    return code
+
+
+def stop_children(procs: dict[str, subprocess.Popen[bytes]], deadline: float) -> None:
+    """SIGTERM to each child still running; any left at the deadline is killed (with the
+    processes it started), and named."""
     for proc in procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + SHUTDOWN_GRACE
-    for proc in procs.values():
+    for name, proc in procs.items():
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
-    return code
+            print(f"{name} did not stop in time; killed", file=sys.stderr, flush=True)
+            # Its whole process group: a worker's pool processes go with it.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["web"]:
+    serve_web(int(sys.argv[2]))

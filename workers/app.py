@@ -27,6 +27,7 @@ TASK_SOFT_TIME_LIMIT = 240
 # it) SIGTERM starts a soft shutdown: running tasks get this long to finish, then the worker
 # cancels them and, since acks are late, hands their messages back to the broker.
 SOFT_SHUTDOWN_SECONDS = 20
+FILESYSTEM_POLL_SECONDS = 0.25
 RETRY_BACKOFF_MAX = 60  # longest countdown a task retry waits, far below the visibility timeout
 
 
@@ -42,6 +43,9 @@ def configure(app: Celery, settings: Settings) -> None:
             "data_folder_in": str(folder / "messages"),
             "data_folder_out": str(folder / "messages"),
             "control_folder": str(folder / "control"),
+            # How often an idle worker looks for new message files (kombu's default is 1 s): a
+            # worker notices a stop only between looks, and `socialcare run` stops in 10 s.
+            "polling_interval": FILESYSTEM_POLL_SECONDS,
         }
     poll_tick = min(2.0, settings.poll_interval_seconds)
     app.conf.update(

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from celery.beat import ScheduleEntry, Scheduler
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from socialcare.config import get_settings
 from socialcare.db import session_scope
@@ -33,6 +37,8 @@ class DatabaseScheduler(Scheduler):
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.leader = False
         self.stale = False
+        self.closed = False
+        self.in_transaction = 0
         kwargs["max_interval"] = max(0.5, min(5.0, self.lease_seconds / 3))
         super().__init__(*args, **kwargs)
 
@@ -46,7 +52,7 @@ class DatabaseScheduler(Scheduler):
 
     def _load_runs(self) -> None:
         """Bring every entry's last run from the database (another beat may have sent it)."""
-        with session_scope(self.settings) as session:
+        with self._database() as session:
             state = schedule_state(session=session)
         for name, entry in self.schedule.items():
             if name in state:
@@ -54,8 +60,9 @@ class DatabaseScheduler(Scheduler):
         self._heap = None
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        self.closed = False  # a scheduler ticking again after close() may close again
         try:
-            with session_scope(self.settings) as session:
+            with self._database() as session:
                 leader = hold_lease(
                     session=session,
                     name=LEASE,
@@ -93,7 +100,7 @@ class DatabaseScheduler(Scheduler):
         super().apply_entry(entry, producer=producer)
 
     def _claim(self, entry: ScheduleEntry) -> bool:
-        with session_scope(self.settings) as session:
+        with self._database() as session:
             return claim_run(
                 session=session,
                 name=entry.name,
@@ -102,13 +109,34 @@ class DatabaseScheduler(Scheduler):
                 now=self._now(),
             )
 
+    @contextmanager
+    def _database(self) -> Iterator[Session]:
+        """A transaction of this scheduler's; close() knows when one is open."""
+        self.in_transaction += 1
+        try:
+            with session_scope(self.settings) as session:
+                yield session
+        finally:
+            self.in_transaction -= 1
+
     def close(self) -> None:
-        if self.leader:
-            try:
-                with session_scope(self.settings) as session:
+        # Beat's SIGTERM/SIGINT handler calls close() wherever the signal lands, then exits and
+        # calls it again. Inside one of our transactions (SQLite's write lock held) a release
+        # would wait for that lock, held by the very code it interrupted, for the whole busy
+        # timeout: so close only once the transaction has unwound. Signals wait meanwhile.
+        if self.in_transaction or self.closed:
+            return
+        self.closed = True
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            if self.leader:
+                self.leader = False
+                with self._database() as session:
                     release_lease(session=session, name=LEASE, holder=self.holder, now=self._now())
-            except SQLAlchemyError:
-                log.warning("beat %s could not hand the lease over; it expires", self.holder)
+        except SQLAlchemyError:
+            log.warning("beat %s could not hand the lease over; it expires", self.holder)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         super().close()
 
     @property

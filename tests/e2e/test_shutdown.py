@@ -1,17 +1,32 @@
-"""SIGTERM during a long task, as a platform restart sends it: the worker is gone within the
-platform's 30 seconds, the task's transaction is all or nothing, and a task that could not
-finish goes back to the broker and is done by the next worker, with no sweep to rescue it."""
+"""Stopping. SIGTERM during a long task, as a platform restart sends it: the worker is gone within
+the platform's 30 seconds, the task's transaction is all or nothing, and a task that could not
+finish goes back to the broker and is done by the next worker, with no sweep to rescue it.
+`socialcare run` stopped by Ctrl-C or a platform's SIGTERM: gone within 10 seconds, with a
+browser's event stream open, and nothing the replay delivered is lost."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import random
+import re
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import replace
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy import func, select
 
 from socialcare import config
@@ -19,7 +34,7 @@ from socialcare.db import session_scope
 from socialcare.posts.models import Post, Score
 from socialcare.posts.service import ensure_account, ingest_posts
 from socialcare.sources.twcs import load_posts
-from tests.conftest import REDIS_TEST_URL, SHARED_DATA, migrated
+from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA, migrated
 from tests.e2e.conftest import Deployment, _environment, wait_for
 
 pytestmark = pytest.mark.slow
@@ -104,3 +119,234 @@ def test_a_long_task_interrupted_by_sigterm_is_handed_back_and_done_once(
         dep.stop()
         engine.dispose()
         config.get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# `socialcare run` as a user runs it: Ctrl-C in the terminal, or SIGTERM from a platform
+# ---------------------------------------------------------------------------------------------
+
+STOP_LIMIT = 10.0  # seconds from the signal until the whole process tree is gone
+LIVE_STAGES = ("ingested", "scored")  # a post still on its way to its case
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MainJob:
+    """`python -m socialcare run` in a fresh folder, its output in run-N.log."""
+
+    def __init__(self, folder: Path, **extra: str) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("X_", "REDIS", "BROKER", "DATABASE", "REPLAY", "PORT"))
+        }
+        self.env.update(
+            SOCIALCARE_DATA_DIR=str(folder / "var"),
+            PORT=str(self.port),
+            PYTHONPATH=str(REPO),
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            **extra,
+        )
+        self.runs = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.runs += 1
+        log = (self.folder / f"run-{self.runs}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "socialcare", "run"],
+            cwd=self.folder,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own terminal session: signals reach only what we aim
+        )
+
+    def wait_running(self) -> None:
+        wait_for(
+            lambda: "socialcare is running" in self.log(whole=True) and len(self.tree()) >= 4,
+            "worker, beat and web to start",
+            180,
+            self.log,
+        )
+
+    def log(self, whole: bool = False) -> str:
+        text = (self.folder / f"run-{self.runs}.log").read_text(errors="replace")
+        return text if whole else text[-4000:]
+
+    def tree(self) -> set[int]:
+        """The job's process and all its descendants, alive now."""
+        assert self.proc is not None
+        found, todo = set(), [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.add(pid)
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                pass
+        return found
+
+    def stop(self, how: str) -> tuple[float, int]:
+        """Signal as a terminal's Ctrl-C ("ctrl-c": SIGINT to the foreground process group) or a
+        platform ("platform": SIGTERM to every process); seconds until every process of the
+        tree is gone, and the job's exit code."""
+        assert self.proc is not None
+        tree = self.tree()
+        assert len(tree) >= 4, f"worker, beat and web run under the job: {tree}\n{self.log()}"
+        started = time.monotonic()
+        if how == "ctrl-c":
+            os.killpg(self.proc.pid, signal.SIGINT)
+        else:
+            for pid in tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        while any(_alive(pid) for pid in tree) and time.monotonic() - started < 60:
+            time.sleep(0.05)
+        return time.monotonic() - started, code
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            for pid in self.tree():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _db(folder: Path) -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(f"sqlite:///{folder / 'var' / 'socialcare.db'}")
+
+
+def _count(engine: sqlalchemy.Engine, sql: str) -> int:
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text(sql)).scalar_one())
+    except sqlalchemy.exc.OperationalError:  # not migrated yet
+        return 0
+
+
+def _open_event_stream(job: MainJob, admin_password: str) -> threading.Thread:
+    """A logged-in browser's /api/stream, held open (read in a thread) until the server ends it."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{job.port}"
+    with opener.open(f"{base}/login", timeout=10) as resp:
+        page = resp.read()
+    field = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert field is not None
+    form = urllib.parse.urlencode(
+        {"handle": "admin", "password": admin_password, "csrf_token": field.group(1).decode()}
+    ).encode()
+    with opener.open(f"{base}/login", data=form, timeout=10) as resp:
+        assert resp.url == f"{base}/"
+    stream = opener.open(f"{base}/api/stream", timeout=60)
+    assert stream.status == 200 and stream.readline().startswith(b"retry:")
+
+    def read() -> None:
+        with contextlib.suppress(OSError):
+            while stream.readline():
+                pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "platform"])
+def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reaches_its_case(
+    tmp_path: Path, how: str
+) -> None:
+    # A fast replay keeps the worker busy scoring when the signal comes; a short grace lets the
+    # sweep of the second run re-enqueue anything whose message did not survive.
+    job = MainJob(
+        tmp_path,
+        REPLAY_SPEEDUP="3000",
+        REPLAY_MAX_GAP_SECONDS="60",
+        POLL_INTERVAL_SECONDS="1",
+        STEP_GRACE_SECONDS="5",
+        SWEEP_INTERVAL_SECONDS="2",
+    )
+    engine = _db(tmp_path)
+    job.start()
+    try:
+        job.wait_running()
+        wait_for(
+            lambda: _count(engine, "SELECT count(*) FROM cases WHERE status = 'queued'") > 0,
+            "cases in the queue",
+            180,
+            job.log,
+        )
+        admin = re.search(r"as 'admin' with the password\n  (\S+)", job.log(whole=True))
+        assert admin is not None, job.log()
+        reader = _open_event_stream(job, admin.group(1))
+        took, code = job.stop(how)
+        first_log = job.log()
+        assert took < STOP_LIMIT, f"stopping took {took:.1f}s\n{first_log}"
+        assert code == 0, first_log
+        killed = "did not stop in time; killed" in first_log
+        reader.join(timeout=5)
+        assert not reader.is_alive(), "the event stream ended with the server"
+
+        # Every post the replay delivered (its cursor) is stored, whatever was in flight.
+        with engine.connect() as conn:
+            (cursors,) = conn.execute(
+                sqlalchemy.text("SELECT cursors FROM accounts WHERE handle LIKE 'replay:%'")
+            ).one()
+            stored = set(conn.execute(sqlalchemy.text("SELECT external_id FROM posts")).scalars())
+        delivered = int(json.loads(cursors)["position"])
+        sample = load_posts([REPO / "socialcare" / "data" / "twcs_sample.csv"])
+        assert {p.external_id for p in sample[:delivered]} == stored
+        unfinished = _count(engine, f"SELECT count(*) FROM posts WHERE stage IN {LIVE_STAGES}")
+
+        # Started again, the job finishes every stored post: scored, routed, in its case.
+        job.start()
+        job.wait_running()
+        ids = ", ".join(f"'{i}'" for i in stored)
+        wait_for(
+            lambda: (
+                _count(
+                    engine,
+                    f"SELECT count(*) FROM posts WHERE external_id IN ({ids}) "
+                    f"AND stage NOT IN ('routed', 'ignored')",
+                )
+                == 0
+            ),
+            "every stored post to reach its case",
+            240,
+            job.log,
+        )
+        for sql in (
+            # every customer post that is work sits in a case; every scored post once
+            "SELECT count(*) FROM posts WHERE stage = 'routed' AND NOT is_brand "
+            "AND case_id IS NULL",
+            "SELECT count(*) FROM (SELECT post_id FROM scores GROUP BY post_id "
+            "HAVING count(*) > 1) AS twice",
+        ):
+            assert _count(engine, sql) == 0, sql
+        again, code = job.stop("platform")
+        assert again < STOP_LIMIT and code == 0, job.log()
+        print(
+            f"\n{how}: stopped in {took:.1f}s with {unfinished} of {len(stored)} stored posts "
+            f"in flight{' (a child was killed at the deadline)' if killed else ''}; the restarted "
+            f"job stopped in {again:.1f}s"
+        )
+    finally:
+        job.kill()
+        engine.dispose()
