@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from socialcare import flows
@@ -122,3 +123,28 @@ def test_an_account_that_misses_two_poll_intervals_raises_one_alert_until_it_pol
     flows.poll_account(account_id, enqueue=InlineRunner(s), settings=s)
     with session_scope(s) as session:
         assert ingestion.open_incidents(session=session, account_id=account_id) == []
+
+
+def test_reply_inline_exits_0_only_when_the_reply_was_published(x, api, model):
+    from socialcare.cases.models import Reply
+
+    s, account_id = x
+    api.release(5)
+    run("poll", str(account_id), "--once")
+    run("agents", "add", "ana")
+    case_id = int(re.search(r"case #(\d+)", run("claim-next", "--agent", "ana")).group(1))
+
+    api.revoked = True
+    failed = run("reply", str(case_id), "--agent", "ana", "--text", "Hello?", "--inline", code=1)
+    [line] = failed.splitlines()
+    assert re.fullmatch(r"error: reply #\d+ failed: .*401.*", line), line
+
+    api.revoked = False
+    api.faults, api.fault_kinds = 1.0, ("429",)  # refused before anything was posted
+    later = run("reply", str(case_id), "--agent", "ana", "--text", "On it!", "--inline", code=75)
+    [line] = later.splitlines()
+    assert re.fullmatch(r"error: reply #\d+ not sent yet \(again at .+\): .*", line), line
+    with session_scope(s) as session:
+        states = sorted(session.execute(select(Reply.state)).scalars())
+    assert states == ["failed", "queued"]
+    assert api.creates == []  # nothing was posted
