@@ -10,6 +10,7 @@ import typer
 
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
+from socialcare.display import one_line
 from socialcare.errors import ConfigError, DeliveryError
 
 digest_app = typer.Typer(
@@ -36,7 +37,9 @@ def _account_id(handle: str | None) -> int | None:
             select(Account.id).where(Account.handle == handle.lstrip("@")).order_by(Account.id)
         ).all()
     if not ids:
-        raise _fail(f"no account with the handle {handle!r} (see `socialcare accounts list`)")
+        raise _fail(
+            f"no account with the handle {one_line(handle)!r} (see `socialcare accounts list`)"
+        )
     return ids[0]
 
 
@@ -108,7 +111,7 @@ def digest(
             result = notifier.send(built)
         except DeliveryError as exc:
             kind = "permanent" if exc.permanent else "transient, try again later"
-            typer.echo(f"error: delivery failed ({kind}): {exc}", err=True)
+            typer.echo(f"error: delivery failed ({kind}): {one_line(exc)}", err=True)
             failed += 1
             continue
         if to != "stdout":
@@ -157,6 +160,6 @@ def status(
         typer.echo("no scheduled digest deliveries yet (see DIGEST_RECIPIENTS)")
     for r in rows:
         typer.echo(
-            f"#{r['id']:<5} {r['period']:<4} {r['local_start']} {r['recipient'][:40]:<40}"
-            f" {r['state']:<7} {r['attempts']} {r['last_error'] or ''}"
+            f"#{r['id']:<5} {r['period']:<4} {r['local_start']} {one_line(r['recipient'])[:40]:<40}"
+            f" {r['state']:<7} {r['attempts']} {one_line(r['last_error'] or '')}"
         )

@@ -7,6 +7,8 @@ from sqlalchemy import select
 
 from socialcare.cases.events import record
 from socialcare.db import session_scope
+from socialcare.display import one_line
+from socialcare.errors import Conflict, NotFound
 
 agents_app = typer.Typer(help="Care agents, leads and admins.", no_args_is_help=True)
 teams_app = typer.Typer(help="Care teams.", no_args_is_help=True)
@@ -75,8 +77,7 @@ def _set_active(handle: str, active: bool) -> None:
     with session_scope() as session:
         agent = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
         if agent is None:
-            typer.echo(f"no agent {handle!r}", err=True)
-            raise typer.Exit(1)
+            raise NotFound(f"no agent {one_line(handle)!r}")
         set_active(session=session, agent=agent, active=active, actor="cli")
     typer.echo(f"agent {handle} {'enabled' if active else 'disabled'}")
 
@@ -116,7 +117,7 @@ def agents_list() -> None:
 
     with session_scope() as session:
         for a in session.execute(select(Agent).order_by(Agent.handle)).scalars():
-            teams = ",".join(t.name for t in a.teams)
+            teams = ",".join(one_line(t.name) for t in a.teams)
             typer.echo(
                 f"{a.handle:<20} {a.role:<6} {'active' if a.active else 'disabled':<9} {teams}"
             )
@@ -129,7 +130,7 @@ def teams_list() -> None:
 
     with session_scope() as session:
         for t in ensure_default_teams(session=session):
-            typer.echo(f"{t.name:<12} {', '.join(t.skills)}")
+            typer.echo(f"{one_line(t.name):<12} {one_line(', '.join(t.skills))}")
 
 
 @teams_app.command("calendar")
@@ -152,7 +153,7 @@ def teams_calendar(
     with session_scope() as session:
         team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
         if team is None:
-            raise typer.BadParameter(f"no team {name!r}", param_hint="NAME")
+            raise NotFound(f"no team {one_line(name)!r}")
         calendar = {} if clear else dict(team.calendar or {})
         for key, value in (("hours", hours), ("tz", tz), ("holidays", holidays)):
             if value:
@@ -163,7 +164,7 @@ def teams_calendar(
             raise typer.BadParameter(str(exc)) from None
         team.calendar = calendar
         source = "" if calendar else " (from the BUSINESS_* settings)"
-        typer.echo(f"{name}: {effective.describe()}{source}")
+        typer.echo(f"{one_line(name)}: {one_line(effective.describe())}{source}")
 
 
 @teams_app.command("add")
@@ -173,11 +174,10 @@ def teams_add(name: str) -> None:
 
     with session_scope() as session:
         if session.execute(select(Team.id).where(Team.name == name)).first() is not None:
-            typer.echo(f"team {name!r} exists", err=True)
-            raise typer.Exit(1)
+            raise Conflict(f"team {one_line(name)!r} exists")
         session.add(Team(name=name, skills=[], sla_seconds={}, calendar={}))
         record(session, actor="cli", kind="team_added", team=name)
-    typer.echo(f"team {name} added")
+    typer.echo(f"team {one_line(name)} added")
 
 
 def _membership(name: str, handles: list[str], join: bool) -> None:
@@ -199,7 +199,9 @@ def _membership(name: str, handles: list[str], join: bool) -> None:
                 team=name,
                 handle=agent.handle,
             )
-    typer.echo(f"team {name}: {'added' if join else 'removed'} {', '.join(handles)}")
+    typer.echo(
+        f"team {one_line(name)}: {'added' if join else 'removed'} {one_line(', '.join(handles))}"
+    )
 
 
 @teams_app.command("join")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from socialcare.display import one_line
+from socialcare.display import one_line, terminal_safe
 from socialcare.errors import NotFound
 from socialcare.ids import in_range
 
@@ -100,7 +100,8 @@ def sources_status(
         raise typer.BadParameter("table or json", param_hint="--format")
     with session_scope() as session:
         rows = ingestion_status(session=session, now=utcnow(), settings=get_settings())
-    typer.echo(json.dumps(rows, indent=2) if fmt == "json" else format_table(rows))
+    # JSON escapes control characters itself; the table shows them as marks.
+    typer.echo(json.dumps(rows, indent=2) if fmt == "json" else terminal_safe(format_table(rows)))
 
 
 def resolve_account(account: str | None, account_id: int | None) -> int:

@@ -237,9 +237,11 @@ def test_post_texts_and_names_reach_the_terminal_inert(shell: Shell) -> None:
         team.name = f"{team.name}\x1b]0;x\x07"
         renamed = team.name.split("\x1b")[0] + "[ESC]]0;x[BEL]"
         s.commit()
-    queue, shown = shell.run_all([("queue", "--limit", "200"), ("show", str(case_id))])
-    for out in (queue.out, shown.out):
+    queue, shown, teams = shell.run_all(
+        [("queue", "--limit", "200"), ("show", str(case_id)), ("teams", "list")]
+    )
+    for out in (queue.out, shown.out, teams.out):
         assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "[ESC][2J[ESC]]0;owned[BEL] refund me now [RLO]evil" in shown.out
     assert "[ESC][2J[ESC]]0;owned[BEL] refund me now [RLO]evil" in queue.out
-    assert renamed in queue.out
+    assert renamed in queue.out and renamed in teams.out
