@@ -287,10 +287,14 @@ def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reache
     job.start()
     try:
         job.wait_running()
+        # Stopped with a backlog: cases queued and many posts stored, most not yet scored.
         wait_for(
-            lambda: _count(engine, "SELECT count(*) FROM cases WHERE status = 'queued'") > 0,
-            "cases in the queue",
-            180,
+            lambda: (
+                _count(engine, "SELECT count(*) FROM cases WHERE status = 'queued'") > 0
+                and _count(engine, "SELECT count(*) FROM posts") >= 100
+            ),
+            "cases in the queue and 30 posts stored",
+            240,
             job.log,
         )
         admin = re.search(r"as 'admin' with the password\n  (\S+)", job.log(whole=True))
