@@ -291,7 +291,7 @@ def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reache
         wait_for(
             lambda: (
                 _count(engine, "SELECT count(*) FROM cases WHERE status = 'queued'") > 0
-                and _count(engine, "SELECT count(*) FROM posts") >= 100
+                and _count(engine, "SELECT count(*) FROM posts") >= 30
             ),
             "cases in the queue and 30 posts stored",
             240,
