@@ -287,7 +287,7 @@ def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reache
     job.start()
     try:
         job.wait_running()
-        # Stopped with a backlog: cases queued and many posts stored, most not yet scored.
+        # Stopped with a backlog: cases queued and posts stored, some still being scored.
         wait_for(
             lambda: (
                 _count(engine, "SELECT count(*) FROM cases WHERE status = 'queued'") > 0
