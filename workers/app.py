@@ -9,6 +9,9 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+# Every model in the metadata in every worker and beat process: a flush orders its tables by
+# their foreign keys, and one naming a table never imported fails (NoReferencedTableError).
+import socialcare.models  # noqa: F401
 from socialcare.config import Settings, get_settings
 from workers.logging_setup import install
 

@@ -56,3 +56,23 @@ def test_one_spelling_per_command() -> None:
     assert not [p for p in paths if p.startswith("accounts add-")]
     for old in ("add-x", "add-mastodon", "add-bluesky", "add-replay"):
         assert old not in readme()
+
+
+def test_every_entry_point_registers_every_model() -> None:
+    """The processes the Procfile starts (`socialcare ...`, and Celery's `-A workers.app` for
+    the worker and beat) know every table, so no flush meets a foreign key to a table it never
+    imported (NoReferencedTableError)."""
+    import subprocess
+    import sys
+
+    from socialcare.models import Base
+
+    expected = sorted(Base.metadata.tables)
+    for module in ("socialcare.cli", "workers.app"):
+        script = (
+            f"import {module}; from socialcare.db import Base; print(sorted(Base.metadata.tables))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+        ).stdout
+        assert out.strip() == str(expected), module
