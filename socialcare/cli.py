@@ -249,23 +249,16 @@ def run(
 
 
 @app.command("web")
-def web(port: int | None = typer.Option(None)) -> None:
-    """Serve the web app on $PORT."""
-    import uvicorn
+def web(
+    port: int | None = typer.Option(None, help="port to bind (default $PORT)"),
+    grace: float = typer.Option(
+        25.0, help="seconds requests in flight get to finish after SIGTERM", hidden=True
+    ),
+) -> None:
+    """Serve the web app on $PORT (SIGTERM ends open event streams at once)."""
+    from socialcare.web.serve import serve
 
-    from socialcare.logs import configure_logging
-
-    settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_format == "json")
-    uvicorn.run(
-        "socialcare.web.app:create_app",
-        factory=True,
-        log_config=None,
-        host="0.0.0.0",
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=25,
-    )
+    serve(port, grace=grace)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 
 from socialcare.auth.service import ensure_first_admin
 from socialcare.config import get_settings
@@ -51,36 +50,8 @@ def _children(port: int, concurrency: int) -> dict[str, list[str]]:
             f"worker.soft_shutdown_timeout={WORKER_SOFT_SHUTDOWN:g}",
         ],
         "beat": [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO"],
-        "web": [py, "-m", "socialcare.runner", "web", str(port)],
+        "web": [py, "-m", "socialcare", "web", "--port", str(port), "--grace", f"{WEB_GRACE:g}"],
     }
-
-
-def serve_web(port: int) -> None:
-    """The web app under uvicorn, as `socialcare web` serves it, except that SIGINT or SIGTERM
-    also ends its event streams (within a second), so open browsers do not hold the shutdown."""
-    import uvicorn
-
-    from socialcare.logs import configure_logging
-    from socialcare.web.app import create_app
-
-    settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_format == "json")
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            app.state.closing = True  # /api/stream ends its loop on this
-            super().handle_exit(sig, frame)
-
-    config = uvicorn.Config(
-        app,
-        host="0.0.0.0",
-        port=port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=int(WEB_GRACE),
-    )
-    Server(config).run()
 
 
 def prepare() -> str:
@@ -172,7 +143,3 @@ def stop_children(procs: dict[str, subprocess.Popen[bytes]], deadline: float) ->
             # Its whole process group: a worker's pool processes go with it.
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["web"]:
-    serve_web(int(sys.argv[2]))

@@ -242,17 +242,17 @@ def _count(engine: sqlalchemy.Engine, sql: str) -> int:
         return 0
 
 
-def _open_event_stream(job: MainJob, admin_password: str) -> threading.Thread:
+def _open_event_stream(port: int, password: str, handle: str = "admin") -> threading.Thread:
     """A logged-in browser's /api/stream, held open (read in a thread) until the server ends it."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    base = f"http://127.0.0.1:{job.port}"
+    base = f"http://127.0.0.1:{port}"
     with opener.open(f"{base}/login", timeout=10) as resp:
         page = resp.read()
     field = re.search(rb'name="csrf_token" value="([^"]+)"', page)
     assert field is not None
     form = urllib.parse.urlencode(
-        {"handle": "admin", "password": admin_password, "csrf_token": field.group(1).decode()}
+        {"handle": handle, "password": password, "csrf_token": field.group(1).decode()}
     ).encode()
     with opener.open(f"{base}/login", data=form, timeout=10) as resp:
         assert resp.url == f"{base}/"
@@ -299,7 +299,7 @@ def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reache
         )
         admin = re.search(r"as 'admin' with the password\n  (\S+)", job.log(whole=True))
         assert admin is not None, job.log()
-        reader = _open_event_stream(job, admin.group(1))
+        reader = _open_event_stream(job.port, admin.group(1))
         took, code = job.stop(how)
         first_log = job.log()
         assert took < STOP_LIMIT, f"stopping took {took:.1f}s\n{first_log}"
@@ -354,3 +354,49 @@ def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reache
     finally:
         job.kill()
         engine.dispose()
+
+
+def test_the_procfile_web_process_ends_open_event_streams_on_sigterm(tmp_path: Path) -> None:
+    """`socialcare web` as the Procfile runs it: a browser's open /api/stream does not hold a
+    platform's SIGTERM (uvicorn alone waits for every open connection up to its grace)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("X_", "REDIS", "BROKER", "DATABASE", "REPLAY", "PORT"))
+    }
+    port = _free_port()
+    env.update(SOCIALCARE_DATA_DIR=str(tmp_path / "var"), PORT=str(port), PYTHONPATH=str(REPO))
+    cli = [sys.executable, "-m", "socialcare"]
+
+    def run(*args: str, stdin: str = "") -> None:
+        done = subprocess.run(
+            [*cli, *args], cwd=tmp_path, env=env, input=stdin, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+
+    run("db", "upgrade")
+    run("agents", "add", "lead1", "--role", "lead", "--password-stdin", stdin="a long password 1\n")
+    log = (tmp_path / "web.log").open("wb")
+    web = subprocess.Popen(
+        [*cli, "web"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(lambda: _port_open(port), "the web process to listen", 60, lambda: "")
+        reader = _open_event_stream(port, "a long password 1", handle="lead1")
+        started = time.monotonic()
+        web.send_signal(signal.SIGTERM)
+        code = web.wait(timeout=30)
+        took = time.monotonic() - started
+        reader.join(timeout=5)
+    finally:
+        if web.poll() is None:
+            web.kill()
+    # uvicorn re-raises the signal once it has shut down, as a process ended by it would.
+    assert code in (0, -signal.SIGTERM), (tmp_path / "web.log").read_text()
+    assert took < 5, f"stopping took {took:.1f}s"
+    assert not reader.is_alive(), "the event stream ended with the server"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
