@@ -33,18 +33,20 @@ def format_duration(seconds: float | None) -> str:
 
 
 def short_duration(seconds: float) -> str:
-    """A compact duration for chart axes: '30s', '5m', '1h 30m', '2d'."""
-    total = max(0, round(seconds))
-    if total < 60:
-        return f"{total}s"
-    if total < 3600:
-        minutes, secs = divmod(total, 60)
-        return f"{minutes}m" if secs == 0 else f"{minutes}m {secs}s"
-    if total < 86400:
-        hours, minutes = divmod(round(total / 60), 60)
-        return f"{hours}h" if minutes == 0 else f"{hours}h {minutes}m"
-    days, hours = divmod(round(total / 3600), 24)
-    return f"{days}d" if hours == 0 else f"{days}d {hours}h"
+    """The one rough duration everywhere (pages, SLA labels, chart axes): '45s', '14m', '2h 05m',
+    '3d 4h'. Whole minutes from a minute up (cut down, never rounded up, as the pages' live
+    countdown does); the sign is dropped, the caller says "due in" or "overdue by"."""
+    whole = int(abs(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    minutes = whole // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
 
 
 def format_percent(ratio: float | None) -> str:
@@ -62,7 +64,8 @@ def format_count(n: int) -> str:
     return f"{n:,}"
 
 
-def _arrow(delta: float) -> str:
+def arrow(delta: float) -> str:
+    """↑, ↓ or → for a change's sign."""
     return UP if delta > 0 else DOWN if delta < 0 else FLAT
 
 
@@ -74,9 +77,9 @@ def duration_change(current: float | None, previous: float | None) -> str:
     delta = current - previous
     was = format_duration(previous)
     if previous <= 0:
-        return f"{now} {_arrow(delta)} (was {was})"
+        return f"{now} {arrow(delta)} (was {was})"
     pct = round(delta / previous * 100)
-    return f"{now} {_arrow(pct)} (was {was}, {pct:+d}%)"
+    return f"{now} {arrow(pct)} (was {was}, {pct:+d}%)"
 
 
 def percent_change(current: float | None, previous: float | None) -> str:
@@ -85,7 +88,7 @@ def percent_change(current: float | None, previous: float | None) -> str:
     if current is None or previous is None:
         return now
     points = round((current - previous) * 100)
-    return f"{now} {_arrow(points)} (was {format_percent(previous)}, {points:+d} pts)"
+    return f"{now} {arrow(points)} (was {format_percent(previous)}, {points:+d} pts)"
 
 
 def zone(name: str) -> tzinfo:

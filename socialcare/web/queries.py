@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, object_session
 
 from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
 from socialcare.config import Settings
+from socialcare.metrics.digest_format import short_duration
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team
 from socialcare.sources.status import ingestion_status, recent_incidents
@@ -120,18 +121,6 @@ def top_signals(reasons: Any, n: int = 3) -> list[Any]:
 
     ranked = sorted((r for r in reasons if contribution(r) > 0), key=contribution, reverse=True)
     return ranked[:n]
-
-
-def short_duration(seconds: float) -> str:
-    """A rough duration for people: 14m, 2h 05m, 3d 4h."""
-    minutes = int(abs(seconds) // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
 
 
 def response_time(seconds: float) -> str:

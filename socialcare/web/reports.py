@@ -13,10 +13,8 @@ from sqlalchemy.orm import Session
 
 from socialcare.metrics.charts import CHARTS
 from socialcare.metrics.digest_format import (
-    DOWN,
-    FLAT,
     MISSING,
-    UP,
+    arrow,
     clean,
     format_count,
     format_duration,
@@ -35,10 +33,6 @@ router = APIRouter()
 PAGE_PATH = "/reports"
 # Figures for a past period still move as late answers come in: cache briefly, privately.
 CHART_CACHE = "private, max-age=300"
-
-
-def _arrow(delta: float) -> str:
-    return UP if delta > 0 else DOWN if delta < 0 else FLAT
 
 
 def _signed(n: int) -> str:
@@ -71,7 +65,7 @@ def _line(
         shown, unit = round(delta / prev * 100), "%"
     else:
         shown, unit = (delta > 0) - (delta < 0), None  # no ratio to a zero: the direction only
-    row["change"] = _arrow(shown) if unit is None else f"{_arrow(shown)} {_signed(shown)}{unit}"
+    row["change"] = arrow(shown) if unit is None else f"{arrow(shown)} {_signed(shown)}{unit}"
     row["tone"] = _tone(shown, lower_is_better)
     return row
 

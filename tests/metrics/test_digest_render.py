@@ -45,9 +45,20 @@ def test_durations_read_like_a_clock(seconds: float | None, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(30, "30s"), (300, "5m"), (330, "5m 30s"), (5400, "1h 30m"), (7200, "2h"), (172800, "2d")],
+    [
+        (30, "30s"),
+        (59.9, "59s"),
+        (300, "5m"),
+        (330, "5m"),
+        (5400, "1h 30m"),
+        (7200, "2h 00m"),
+        (7500, "2h 05m"),
+        (172800, "2d 0h"),
+        (187200, "2d 4h"),
+        (-840, "14m"),
+    ],
 )
-def test_axis_durations_are_short(seconds: float, text: str) -> None:
+def test_short_durations_read_the_same_on_pages_and_charts(seconds: float, text: str) -> None:
     assert short_duration(seconds) == text
 
 
