@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400},
         alias="SLA_SECONDS",
     )
+    # The wait allowed for each customer post's next brand reply, per priority.
+    next_reply_sla_seconds: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400},
+        alias="NEXT_REPLY_SLA_SECONDS",
+    )
 
     smtp_url: str = Field("", alias="SMTP_URL")
     digest_email_from: str = Field("", alias="DIGEST_EMAIL_FROM")
@@ -140,7 +145,7 @@ class Settings(BaseSettings):
             return parts
         return value
 
-    @field_validator("sla_seconds", mode="before")
+    @field_validator("sla_seconds", "next_reply_sla_seconds", mode="before")
     @classmethod
     def _parse_sla(cls, value: object) -> object:
         if isinstance(value, str):
