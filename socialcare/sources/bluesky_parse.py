@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import regex
@@ -22,6 +22,9 @@ import regex
 from socialcare.errors import SourceError
 from socialcare.posts.storable import clean_json, clean_text
 from socialcare.sources.base import IncomingPost
+from socialcare.sources.parse_common import as_count, as_list, as_mapping
+from socialcare.sources.parse_common import comparable_text as comparable_text
+from socialcare.sources.parse_common import iso_time as parse_time
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,6 @@ _URI_RE = re.compile(
 _COMPACT_RE = re.compile(
     r"(did:[a-z]+:[A-Za-z0-9._:%-]+)(?:/([a-zA-Z0-9.-]+))?/([A-Za-z0-9._~:-]+)"
 )
-_SPACE_RE = re.compile(r"\s+")
-_URL_RE = re.compile(r"https?://\S+")
 
 
 def graphemes(text: str) -> int:
@@ -75,46 +76,18 @@ def post_uri(external_id: str) -> str | None:
     return f"at://{did}/{collection or POST}/{rkey}"
 
 
-def parse_time(value: object) -> datetime | None:
-    """An ISO 8601 time as an aware UTC datetime; None when it is not one."""
-    if not isinstance(value, str) or not value or len(value) > 64:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
 def facet_mentions(record: Mapping[str, Any]) -> list[str]:
     """DIDs the post's mention facets name, in order; a facet whose byte range does not lie
     within the text's UTF-8 (or is empty or reversed) is ignored, as Bluesky's apps ignore it."""
     size = len(clean_text(record.get("text")).encode("utf-8"))
     dids: list[str] = []
-    for facet in _items(record.get("facets")):
-        index = _mapping(_mapping(facet).get("index"))
-        start, end = _count(index.get("byteStart")), _count(index.get("byteEnd"))
+    for facet in as_list(record.get("facets")):
+        index = as_mapping(as_mapping(facet).get("index"))
+        start, end = as_count(index.get("byteStart")), as_count(index.get("byteEnd"))
         if start is None or end is None or not start < end <= size:
             continue
-        for feature in _items(_mapping(facet).get("features")):
-            feature = _mapping(feature)
+        for feature in as_list(as_mapping(facet).get("features")):
+            feature = as_mapping(feature)
             did = feature.get("did")
             mention = feature.get("$type") == "app.bsky.richtext.facet#mention"
             if mention and isinstance(did, str) and did.startswith("did:") and did not in dids:
@@ -124,12 +97,12 @@ def facet_mentions(record: Mapping[str, Any]) -> list[str]:
 
 def _quoted(record: Mapping[str, Any]) -> str | None:
     """The post a post quotes: its record embed, or the record part of a record-with-media."""
-    embed = _mapping(record.get("embed"))
+    embed = as_mapping(record.get("embed"))
     kind = embed.get("$type")
     if kind == "app.bsky.embed.record":
-        return post_id(_mapping(embed.get("record")).get("uri"))
+        return post_id(as_mapping(embed.get("record")).get("uri"))
     if kind == "app.bsky.embed.recordWithMedia":
-        return post_id(_mapping(_mapping(embed.get("record")).get("record")).get("uri"))
+        return post_id(as_mapping(as_mapping(embed.get("record")).get("record")).get("uri"))
     return None
 
 
@@ -143,30 +116,30 @@ def record_post(
     external_id = post_id(view.get("uri"))
     if external_id is None:
         raise SourceError(f"Bluesky post without a usable AT URI (keys {sorted(view)[:12]})")
-    record = _mapping(view.get("record"))
+    record = as_mapping(view.get("record"))
     if record.get("$type") not in (POST, None):
         raise SourceError(f"Bluesky record {external_id} is not a post")
-    author = _mapping(view.get("author"))
+    author = as_mapping(view.get("author"))
     did = author.get("did")
     if not isinstance(did, str) or not did.startswith("did:"):
         raise SourceError(f"Bluesky post {external_id} has no author DID")
     created_at = parse_time(view.get("indexedAt")) or parse_time(record.get("createdAt"))
     if created_at is None:
         raise SourceError(f"Bluesky post {external_id} has no usable indexedAt or createdAt")
-    reply = _mapping(record.get("reply"))
-    parent = post_id(_mapping(reply.get("parent")).get("uri"))
-    root = post_id(_mapping(reply.get("root")).get("uri")) if parent else None
-    langs = [lang for lang in _items(record.get("langs")) if isinstance(lang, str) and lang]
-    verification = _mapping(author.get("verification"))
+    reply = as_mapping(record.get("reply"))
+    parent = post_id(as_mapping(reply.get("parent")).get("uri"))
+    root = post_id(as_mapping(reply.get("root")).get("uri")) if parent else None
+    langs = [lang for lang in as_list(record.get("langs")) if isinstance(lang, str) and lang]
+    verification = as_mapping(author.get("verification"))
     metrics = {
-        key: _count(view.get(field))
+        key: as_count(view.get(field))
         for key, field in (
             ("like_count", "likeCount"),
             ("retweet_count", "repostCount"),
             ("reply_count", "replyCount"),
             ("quote_count", "quoteCount"),
         )
-        if _count(view.get(field)) is not None
+        if as_count(view.get(field)) is not None
     }
     author_id = fit_id(clean_text(did))
     raw = {
@@ -199,26 +172,26 @@ def record_post(
 def profile_reach(profile: object) -> tuple[str, int | None, bool] | None:
     """A detailed profile's (author id, followers, verified), the id as posts carry it; None for
     something that is not a profile."""
-    view = _mapping(profile)
+    view = as_mapping(profile)
     did = view.get("did")
     if not isinstance(did, str) or not did:
         return None
-    verified = _mapping(view.get("verification")).get("verifiedStatus") == "valid"
-    return fit_id(clean_text(did)), _count(view.get("followersCount")), verified
+    verified = as_mapping(view.get("verification")).get("verifiedStatus") == "valid"
+    return fit_id(clean_text(did)), as_count(view.get("followersCount")), verified
 
 
 def sort_time(item: Mapping[str, Any]) -> datetime | None:
     """Where a notification or feed item sorts, as the AppView sorts it: a repost at its repost
     time, a post at the earlier of indexedAt and createdAt (so a backdated post sorts deep)."""
-    reason = _mapping(item.get("reason"))
+    reason = as_mapping(item.get("reason"))
     if reason.get("$type") == REPOST_REASON:
         return parse_time(reason.get("indexedAt"))
-    view = _mapping(item.get("post")) or item
+    view = as_mapping(item.get("post")) or item
     times = [
         t
         for t in (
             parse_time(view.get("indexedAt")),
-            parse_time(_mapping(view.get("record")).get("createdAt")),
+            parse_time(as_mapping(view.get("record")).get("createdAt")),
         )
         if t is not None
     ]
@@ -237,12 +210,12 @@ def feed_post(item: Mapping[str, Any], brand_did: str) -> IncomingPost | None:
     """An item of the brand's own feed: its post, or its repost as a post of its own (flagged
     is_retweet, so the reposted customer post is never confused with it); None for a repost
     whose record the answer does not name."""
-    view = _mapping(item.get("post"))
-    reason = _mapping(item.get("reason"))
+    view = as_mapping(item.get("post"))
+    reason = as_mapping(item.get("reason"))
     if reason.get("$type") != REPOST_REASON:
         return record_post(view, brand_did)
     repost_id = post_id(reason.get("uri"))
-    by = _mapping(reason.get("by"))
+    by = as_mapping(reason.get("by"))
     at = parse_time(reason.get("indexedAt"))
     if repost_id is None or at is None or by.get("did") != brand_did:
         return None
@@ -274,8 +247,3 @@ def page_items(payload: object, key: str, what: str) -> tuple[list[Mapping[str, 
             "Bluesky %s: skipping %d items that are not objects", what, len(items) - len(good)
         )
     return good, cursor if isinstance(cursor, str) and cursor else None
-
-
-def comparable_text(text: str) -> str:
-    """A reply's text reduced for matching: whitespace collapsed, links masked."""
-    return _URL_RE.sub("<link>", _SPACE_RE.sub(" ", clean_text(text)).strip())

@@ -10,7 +10,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -22,6 +22,8 @@ from socialcare.sources.base import (
     read_window,
     wait_if_spent,
 )
+from socialcare.sources.parse_common import as_count, as_mapping, iso_time
+from socialcare.sources.parse_common import comparable_text as comparable_text
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ _BLOCKS = frozenset(
     {"p", "div", "blockquote", "li", "ul", "ol", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
 )
 _MENTION_RE = re.compile(r"(?<![\w/@])@(\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?)")
-_LEADING_MENTIONS_RE = re.compile(r"^(?:@[\w.-]+(?:@[\w.-]+)?\s+)+")
-_URL_RE = re.compile(r"https?://\S+")
 _SPACE_RE = re.compile(r"[^\S\n]+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
@@ -99,14 +99,6 @@ def html_to_text(content: object) -> str:
     return _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
-def comparable_text(text: str) -> str:
-    """A reply's text reduced for matching what the server shows: leading mentions dropped (the
-    source may prepend one), links masked, whitespace collapsed."""
-    text = re.sub(r"\s+", " ", text).strip()
-    text = _LEADING_MENTIONS_RE.sub("", text + " ").strip()
-    return _URL_RE.sub("<link>", text)
-
-
 def mentioned(text: str) -> set[str]:
     """The accounts a text would mention on Mastodon (lower-cased, as written: user or
     user@domain)."""
@@ -150,33 +142,6 @@ def newest_id(current: object, ids: Iterable[str]) -> str | None:
     return best
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def parse_time(value: object) -> datetime | None:
-    """A time as an aware UTC datetime (an ISO string or a datetime), else None."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
 def jsonable(value: object, depth: int = 0) -> Any:
     """A value made safe for a JSON column: datetimes as ISO strings, strings cleaned."""
     if depth > 8:
@@ -214,9 +179,9 @@ def _raw(status: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str, Any
     raw["in_reply_to_account_id"] = jsonable(status.get("in_reply_to_account_id"))
     raw["account"] = {"id": jsonable(account.get("id")), "acct": jsonable(account.get("acct"))}
     raw["mentions"] = [
-        jsonable(_mapping(m).get("acct")) for m in status.get("mentions") or [] if _mapping(m)
+        jsonable(as_mapping(m).get("acct")) for m in status.get("mentions") or [] if as_mapping(m)
     ][:50]
-    reblog = _mapping(status.get("reblog"))
+    reblog = as_mapping(status.get("reblog"))
     if reblog:
         raw["reblog"] = {"id": jsonable(reblog.get("id"))}
     raw["content"] = jsonable(status.get("content"))
@@ -227,8 +192,8 @@ def _raw(status: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str, Any
 
 def _quoted(status: Mapping[str, Any]) -> str | None:
     """The quoted post of a quote (Mastodon 4.5: a Quote, or a ShallowQuote with only an id)."""
-    quote = _mapping(status.get("quote"))
-    return id_of(_mapping(quote.get("quoted_status")).get("id")) or id_of(
+    quote = as_mapping(status.get("quote"))
+    return id_of(as_mapping(quote.get("quoted_status")).get("id")) or id_of(
         quote.get("quoted_status_id")
     )
 
@@ -244,10 +209,10 @@ def status_to_post(status: object, brand_account_id: str) -> IncomingPost:
     post_id = id_of(status.get("id"))
     if post_id is None:
         raise SourceError(f"Mastodon status without a usable id: {brief(status)}")
-    created_at = parse_time(status.get("created_at"))
+    created_at = iso_time(status.get("created_at"))
     if created_at is None:
         raise SourceError(f"Mastodon status {post_id[:30]!r} has no usable created_at")
-    account = _mapping(status.get("account"))
+    account = as_mapping(status.get("account"))
     author_id = id_of(account.get("id")) or ""
     handle = account.get("acct") or account.get("username")
     text = html_to_text(status.get("content"))
@@ -264,17 +229,17 @@ def status_to_post(status: object, brand_account_id: str) -> IncomingPost:
         text=text,
         created_at=created_at,
         is_brand=bool(author_id) and author_id == brand_account_id,
-        is_retweet=bool(_mapping(status.get("reblog"))),
+        is_retweet=bool(as_mapping(status.get("reblog"))),
         in_reply_to_external_id=id_of(status.get("in_reply_to_id")),
         quoted_external_id=_quoted(status),
-        author_followers=_count(account.get("followers_count")),
+        author_followers=as_count(account.get("followers_count")),
         author_verified=False,  # Mastodon has no verified accounts, only verified profile links
         lang=lang if isinstance(lang, str) and lang and len(lang) <= 16 else None,
         metrics={
-            "like_count": _count(status.get("favourites_count")) or 0,
-            "retweet_count": _count(status.get("reblogs_count")) or 0,
-            "reply_count": _count(status.get("replies_count")) or 0,
-            "quote_count": _count(status.get("quotes_count")) or 0,
+            "like_count": as_count(status.get("favourites_count")) or 0,
+            "retweet_count": as_count(status.get("reblogs_count")) or 0,
+            "reply_count": as_count(status.get("replies_count")) or 0,
+            "quote_count": as_count(status.get("quotes_count")) or 0,
         },
         raw=_raw(status, account),
     )
@@ -290,7 +255,7 @@ def posts_of(items: object, brand_account_id: str, *, what: str) -> list[Incomin
     for item in items:
         status: object = item
         if what == "notifications":
-            note = _mapping(item)
+            note = as_mapping(item)
             if note.get("type") != "mention":
                 continue
             status = note.get("status")
@@ -307,7 +272,7 @@ def item_ids(items: object) -> list[str]:
     """The ids of a page's items (notification ids for notifications), for the cursor."""
     if not isinstance(items, list):
         return []
-    return [i for i in (id_of(_mapping(item).get("id")) for item in items) if i is not None]
+    return [i for i in (id_of(as_mapping(item).get("id")) for item in items) if i is not None]
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -319,7 +284,7 @@ def reset_time(headers: Mapping[str, str]) -> datetime | None:
     value = _header(headers, "Reset")
     if not isinstance(value, str) or not value.isascii() or len(value) > 40:
         return None
-    return epoch_time(value) if value.isdigit() else parse_time(value)
+    return epoch_time(value) if value.isdigit() else iso_time(value)
 
 
 def rate_window(headers: Mapping[str, str]) -> RateWindow | None:

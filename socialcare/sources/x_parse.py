@@ -16,6 +16,8 @@ import orjson
 
 from socialcare.errors import ReplyOutcomeUnknown, SourceError
 from socialcare.sources.base import IncomingPost, epoch_time, wait_if_spent
+from socialcare.sources.parse_common import as_list, as_mapping
+from socialcare.sources.parse_common import comparable_text as comparable_text
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +50,11 @@ _MAX_ID_DIGITS = 20
 # X escapes exactly these three characters in post text; nothing else is an entity.
 _ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
 _ENTITY_RE = re.compile("|".join(_ENTITIES))
-_LEADING_MENTIONS_RE = re.compile(r"^(?:@\w+\s+)+")
-_URL_RE = re.compile(r"https?://\S+")
-_SPACE_RE = re.compile(r"\s+")
 
 
 def unescape(text: str) -> str:
     """Undo X's escaping of &, < and > in one pass (``&amp;lt;`` becomes ``&lt;``)."""
     return _ENTITY_RE.sub(lambda m: _ENTITIES[m.group(0)], text)
-
-
-def comparable_text(text: str) -> str:
-    """A reply's text reduced for matching: leading @mentions dropped (X may prepend them),
-    links masked (X rewrites them to t.co), whitespace collapsed."""
-    text = _SPACE_RE.sub(" ", text).strip()
-    text = _LEADING_MENTIONS_RE.sub("", text + " ").strip()
-    return _URL_RE.sub("<link>", text)
 
 
 def _numeric_id(value: object) -> int | None:
@@ -82,16 +73,6 @@ def _id_of(value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
         return str(value)
     return None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    """A JSON object field; a field of any other type counts as absent (an empty object)."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: object) -> list[Any]:
-    """A JSON array field; a field of any other type counts as absent (an empty array)."""
-    return value if isinstance(value, list) else []
 
 
 def _brief(value: object, limit: int = 200) -> str:
@@ -150,7 +131,7 @@ def max_id(current: object, ids: Iterable[str]) -> str | None:
 def users_by_id(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """The expanded users of a response (``includes.users``) by id; malformed ones are left out."""
     users: dict[str, Mapping[str, Any]] = {}
-    for user in _items(_mapping(payload.get("includes")).get("users")):
+    for user in as_list(as_mapping(payload.get("includes")).get("users")):
         user_id = _id_of(user.get("id")) if isinstance(user, Mapping) else None
         if user_id is not None:
             users[user_id] = user
@@ -161,7 +142,7 @@ def _references(tweet: Mapping[str, Any]) -> dict[str, str]:
     """The first usable id of each kind in a post's referenced_tweets (replied_to, quoted,
     retweeted), in one pass."""
     found: dict[str, str] = {}
-    for ref in _items(tweet.get("referenced_tweets")):
+    for ref in as_list(tweet.get("referenced_tweets")):
         if isinstance(ref, Mapping):
             kind, ref_id = ref.get("type"), _id_of(ref.get("id"))
             if isinstance(kind, str) and ref_id is not None:
@@ -190,9 +171,9 @@ def tweet_to_post(
     except ValueError as exc:
         raise SourceError(str(exc)) from None
     author_id = _id_of(tweet.get("author_id")) or ""
-    author = _mapping(users.get(author_id))
-    author_metrics = _mapping(author.get("public_metrics"))
-    note = _mapping(tweet.get("note_tweet"))
+    author = as_mapping(users.get(author_id))
+    author_metrics = as_mapping(author.get("public_metrics"))
+    note = as_mapping(tweet.get("note_tweet"))
     text = unescape(_text(note.get("text")) or _text(tweet.get("text")))
     followers = author_metrics.get("followers_count")
     lang = tweet.get("lang")
@@ -214,7 +195,7 @@ def tweet_to_post(
         ),
         author_verified=author.get("verified") is True,
         lang=lang if isinstance(lang, str) and lang else None,
-        metrics=dict(_mapping(tweet.get("public_metrics"))),
+        metrics=dict(as_mapping(tweet.get("public_metrics"))),
         raw=dict(tweet),
     )
 
