@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from socialcare.auth.roles import parse_role
 from socialcare.auth.service import normalise_handle
-from socialcare.config import Settings
+from socialcare.config import Settings, get_settings
 from socialcare.posts.models import Account
 from socialcare.posts.service import ensure_account
 from socialcare.routing.models import Agent
 from socialcare.routing.service import ensure_default_teams
+from socialcare.sources.replay import REPLAY_CLOCKS
 
 
 def add_agent(
@@ -42,19 +43,26 @@ def ensure_demo_agent(*, session: Session) -> Agent | None:
     )
 
 
-def ensure_replay_feed(*, session: Session, files: list[Path], speedup: float) -> Account:
-    """The replay feed account for these files (one per set of files)."""
+def ensure_replay_feed(
+    *, session: Session, files: list[Path], speedup: float, clock: str | None = None
+) -> Account:
+    """The replay feed account for these files (one per set of files), replayed on `clock`:
+    "now" (shifted to start when the replay does) or "original"; unset, REPLAY_CLOCK's."""
+    clock = clock or get_settings().replay_clock
+    if clock not in REPLAY_CLOCKS:
+        raise ValueError(f"the replay clock is one of {', '.join(REPLAY_CLOCKS)}, not {clock!r}")
     resolved = [str(Path(f).resolve()) for f in files]
     name = "replay:" + "+".join(Path(f).stem for f in resolved)
+    wanted = {"files": resolved, "speedup": speedup, "replay_clock": clock}
     account = ensure_account(
         session=session,
         platform="twcs",
         handle=name[:64],
         source="replay",
         polled=True,
-        config={"files": resolved, "speedup": speedup},
+        config=wanted,
     )
-    account.config = {**account.config, "files": resolved, "speedup": speedup, "polled": True}
+    account.config = {**account.config, **wanted, "polled": True}
     return account
 
 

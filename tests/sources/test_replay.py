@@ -187,3 +187,83 @@ def test_nul_and_bytes_that_are_not_utf8_become_u_fffd_and_their_rows_are_named(
     }
     assert {p.external_id: p.author_external_id for p in loaded.posts}["4"] == "11\ufffd"
     assert loaded.replaced == ("1", "2", "4")  # row 3's U+FFFD was in the file: not replaced
+
+
+def test_a_replay_on_todays_clock_starts_now_and_keeps_every_offset(tmp_path, clock):
+    clock.now = datetime(2026, 3, 2, 9, 30, 15, 250_000, tzinfo=UTC)
+    started = datetime(2026, 3, 2, 9, 30, 15, tzinfo=UTC)  # to the second
+    source = replay.ReplaySource(speedup=60, max_gap_seconds=3600)
+    account = _account(_write(tmp_path, ROWS), speedup=60, replay_clock="now")
+    first = source.fetch(account, {})
+    assert [(p.external_id, p.created_at) for p in first.posts] == [("1", started)]
+    assert first.observed_at == started
+    clock.now += timedelta(seconds=5)  # 5 min of virtual time at 60x
+    second = source.fetch(account, first.cursors)
+    # The brand's reply in the file keeps its 5 minutes after the customer's post.
+    assert [p.external_id for p in second.posts] == ["2"]
+    assert second.posts[0].is_brand
+    assert second.posts[0].created_at - first.posts[0].created_at == timedelta(minutes=5)
+    clock.now += timedelta(minutes=10)  # far past the rest: all of it, offsets intact
+    rest = source.fetch(account, second.cursors)
+    original = {p.external_id: p.created_at for p in twcs.load_posts([_write(tmp_path, ROWS)])}
+    shift = started - original["1"]
+    assert {p.external_id: p.created_at - shift for p in rest.posts} == {
+        "3": original["3"],
+        "4": original["4"],
+    }
+    assert rest.cursors["shift_seconds"] == shift.total_seconds()
+
+
+def test_a_reply_sent_during_a_replay_on_todays_clock_is_dated_on_it(tmp_path, clock):
+    clock.now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    source = replay.ReplaySource(speedup=60, max_gap_seconds=3600)
+    feed = _account(_write(tmp_path, ROWS), speedup=60, replay_clock="now")
+    first = source.fetch(feed, {})
+    clock.now += timedelta(seconds=2)  # two virtual minutes later
+    brand = replay.with_clock(AccountRef(id=2, platform="twcs", handle="acme"), first.cursors, 60)
+    sent = source.send_reply(brand, in_reply_to="1", text="On it")
+    assert sent.created_at - first.posts[0].created_at == timedelta(minutes=2)
+    assert sent.created_at == datetime(2026, 3, 2, 9, 32, tzinfo=UTC)
+
+
+def test_the_shift_is_fixed_when_the_replay_starts(tmp_path, clock):
+    source = replay.ReplaySource(speedup=60, max_gap_seconds=3600)
+    account = _account(_write(tmp_path, ROWS), speedup=60, replay_clock="now")
+    first = source.fetch(account, {})
+    clock.now += timedelta(days=3)  # a restart days later continues the same timeline
+    later = source.fetch(account, first.cursors)
+    assert later.cursors["shift_seconds"] == first.cursors["shift_seconds"]
+    assert later.posts[0].created_at - first.posts[0].created_at == timedelta(minutes=5)
+    # One started on the original clock stays there when the setting changes.
+    kept = source.fetch(_account(account.config["files"][0], replay_clock="original"), {})
+    clock.now += timedelta(seconds=5)
+    switched = source.fetch(_account(account.config["files"][0], replay_clock="now"), kept.cursors)
+    assert switched.posts[0].created_at == datetime(2017, 10, 31, 10, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("config", [{"replay_clock": "original"}, {}, {"instant": True}])
+def test_original_timestamps_without_todays_clock_and_in_a_backfill(tmp_path, clock, config):
+    config = {"replay_clock": "now", **config} if "instant" in config else config
+    account = _account(_write(tmp_path, ROWS), speedup=60, **config)
+    first = replay.ReplaySource(speedup=60, max_gap_seconds=3600).fetch(account, {})
+    assert first.posts[0].created_at == datetime(2017, 10, 31, 10, 0, tzinfo=UTC)
+    assert first.cursors["shift_seconds"] == 0
+
+
+def test_an_unknown_replay_clock_is_a_clear_error(tmp_path, clock):
+    account = _account(_write(tmp_path, ROWS), speedup=60, replay_clock="yesterday")
+    with pytest.raises(SourceError, match="replay_clock must be one of now, original"):
+        replay.ReplaySource().fetch(account, {})
+
+
+def test_replay_clock_is_now_by_default_and_a_bad_value_names_the_variable(monkeypatch):
+    from socialcare.config import load_settings
+    from socialcare.errors import ConfigError
+
+    monkeypatch.delenv("REPLAY_CLOCK", raising=False)
+    assert load_settings().replay_clock == "now"
+    monkeypatch.setenv("REPLAY_CLOCK", "original")
+    assert load_settings().replay_clock == "original"
+    monkeypatch.setenv("REPLAY_CLOCK", "yesterday")
+    with pytest.raises(ConfigError, match="REPLAY_CLOCK"):
+        load_settings()
