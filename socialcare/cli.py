@@ -150,19 +150,31 @@ def latency(
     by: str = typer.Option("brand", help="brand, team, priority, platform, topic or hour"),
     fmt: str = typer.Option("table", "--format", help="table or csv"),
     tz: str = typer.Option("UTC", "--tz", help="time zone of --by hour (IANA name)"),
+    unit: str = typer.Option(
+        "case", help="case (first response per case) or post (next reply per customer post)"
+    ),
 ) -> None:
-    """First-response latency per group: cases, answered, p50/p90 seconds, SLA attainment."""
+    """Latency per group: cases (or customer posts), answered, p50/p90/p95/mean seconds, SLA
+    attainment; of each case's first response, or (--unit post) each customer post's wait for
+    the brand's next reply."""
     from socialcare.db import session_scope
-    from socialcare.metrics.latency import format_csv, format_table, latency_by
+    from socialcare.metrics.latency import UNIT_TITLES, format_csv, format_table, latency_by
 
     if fmt not in ("table", "csv"):
         raise ValueError(f"--format is table or csv, not {one_line(fmt)!r}")
+    if unit not in UNIT_TITLES:
+        raise ValueError(f"--unit is case or post, not {one_line(unit)!r}")
     with session_scope() as session:
-        rows = latency_by(session, by=by, tz=tz)
-    # A group is a brand's handle or a team's name: what anyone typed, shown inert in the table
-    # (the CSV is data: its formula cells are neutralised, its text kept as it is).
-    text = format_csv(rows) if fmt == "csv" else terminal_safe(format_table(rows))
-    typer.echo(text, nl=False)
+        rows = latency_by(session, by=by, tz=tz, unit=unit)
+    if fmt == "csv":
+        # Every line names its unit (the `unit` column); the CSV is data: its formula cells are
+        # neutralised, its text kept as it is.
+        typer.echo(format_csv(rows, unit=unit), nl=False)
+        return
+    # The heading goes to stderr, so the table on stdout stays one header line and its rows.
+    typer.echo(f"{UNIT_TITLES[unit]}, by {by}", err=True)
+    # A group is a brand's handle or a team's name: what anyone typed, shown inert.
+    typer.echo(terminal_safe(format_table(rows, unit=unit)), nl=False)
 
 
 @model_app.command("train")

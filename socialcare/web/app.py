@@ -18,7 +18,15 @@ from socialcare import __version__
 from socialcare.auth.roles import Permission
 from socialcare.config import Settings, get_settings
 from socialcare.db import get_sessionmaker, utcnow
-from socialcare.metrics.latency import GROUPINGS, format_csv, latency_by, latency_total
+from socialcare.metrics.latency import (
+    GROUPINGS,
+    UNIT_TITLES,
+    UNITS,
+    format_csv,
+    headers,
+    latency_by,
+    latency_total,
+)
 from socialcare.ops import health
 from socialcare.ops import metrics as ops_metrics
 from socialcare.ops.errors import init_error_reporting
@@ -84,6 +92,12 @@ def _grouping(by: str) -> str:
     return by
 
 
+def _unit(unit: str) -> str:
+    if unit not in UNITS:
+        raise HTTPException(400, f"unit must be one of {', '.join(UNITS)}")
+    return unit
+
+
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: answers without touching the database."""
@@ -134,28 +148,43 @@ def metrics(request: Request, actor: ReportsReader) -> Response:
 
 @router.get("/latency", response_class=HTMLResponse, include_in_schema=False)
 def latency_page(
-    request: Request, session: SessionDep, actor: ReportsReader, by: str = "brand"
+    request: Request,
+    session: SessionDep,
+    actor: ReportsReader,
+    by: str = "brand",
+    unit: str = "case",
 ) -> Response:
-    """First-response latency and SLA attainment per group, with a CSV link."""
-    by = _grouping(by)
+    """Latency and SLA attainment per group, with a CSV link: first response per case, or
+    (unit=post) each customer post's wait for the brand's next reply."""
+    by, unit = _grouping(by), _unit(unit)
     context = {
         "actor": actor,
-        "rows": latency_by(session, by=by),
-        "total": latency_total(session),
+        "rows": latency_by(session, by=by, unit=unit),
+        "total": latency_total(session, unit=unit),
         "by": by,
         "groupings": GROUPINGS,
+        "unit": unit,
+        "units": UNIT_TITLES,
+        "count": headers(unit)[1],
     }
     return templates.TemplateResponse(request, "latency.html", context)
 
 
 @router.get("/latency.csv", include_in_schema=False)
-def latency_csv(session: SessionDep, actor: ReportsReader, by: str = "brand") -> Response:
-    """The latency table as CSV."""
-    body = format_csv(latency_by(session, by=_grouping(by)))
+def latency_csv(
+    session: SessionDep, actor: ReportsReader, by: str = "brand", unit: str | None = None
+) -> Response:
+    """The latency table as CSV. With unit (case or post), a `unit` column names it on every
+    line; without, the first-response CSV as it always was."""
+    by = _grouping(by)
+    if unit is not None:
+        unit = _unit(unit)
+    body = format_csv(latency_by(session, by=by, unit=unit or "case"), unit=unit)
+    name = f"latency-{by}.csv" if unit is None else f"latency-{unit}-{by}.csv"
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'inline; filename="latency-{by}.csv"'},
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
 
 
