@@ -27,22 +27,24 @@ def agents_add(
     """Add a care agent, lead or admin who can log in to the web workspace."""
     import sys
 
-    from socialcare.auth.passwords import generate_password, hash_password
-    from socialcare.setup import add_agent
+    from socialcare.auth.service import add_agent
+    from socialcare.routing.service import ensure_default_teams
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with session_scope() as session:
-        agent = add_agent(
+        every = [t.name for t in ensure_default_teams(session=session)]
+        _, generated = add_agent(
             session=session,
             handle=handle,
             display_name=name or handle,
             role=role,
-            teams=list(team) or None,
+            password=password,
+            teams=list(team) or every,
+            actor="cli",
         )
-        agent.password_hash = hash_password(password)
     typer.echo(f"{role} {handle} added")
-    if not password_stdin:
-        typer.echo(f"password (shown once): {password}")
+    if generated is not None:
+        typer.echo(f"password (shown once): {generated}")
 
 
 @agents_app.command("password")
@@ -71,11 +73,10 @@ def agents_password(
 
 
 def _set_active(handle: str, active: bool) -> None:
-    from socialcare.auth.service import set_active
-    from socialcare.routing.models import Agent
+    from socialcare.auth.service import agent_by_handle, set_active
 
     with session_scope() as session:
-        agent = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
+        agent = agent_by_handle(session=session, handle=handle)
         if agent is None:
             raise NotFound(f"no agent {one_line(handle)!r}")
         set_active(session=session, agent=agent, active=active, actor="cli")

@@ -7,8 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from socialcare.auth.roles import parse_role
-from socialcare.auth.service import normalise_handle
+from socialcare.auth import service as people
 from socialcare.config import Settings, get_settings
 from socialcare.posts.models import Account
 from socialcare.posts.service import ensure_account
@@ -20,17 +19,20 @@ from socialcare.sources.replay import REPLAY_CLOCKS
 def add_agent(
     *, session: Session, handle: str, display_name: str, role: str, teams: list[str] | None
 ) -> Agent:
-    """An agent in the named teams (all teams when None)."""
+    """A person seeded without a password (they log in once one is set), in the named teams
+    (every team when None), added through the one people service: Conflict for a taken
+    handle, NotFound for an unknown team, audited."""
     all_teams = ensure_default_teams(session=session)
-    chosen = all_teams if teams is None else [t for t in all_teams if t.name in teams]
-    missing = set(teams or []) - {t.name for t in chosen}
-    if missing:
-        raise ValueError(f"unknown team(s): {', '.join(sorted(missing))}")
-    role = parse_role(role).value
-    handle = normalise_handle(handle)
-    agent = Agent(handle=handle, display_name=display_name, role=role, teams=chosen)
-    session.add(agent)
-    session.flush()
+    names = [t.name for t in all_teams] if teams is None else teams
+    agent, _ = people.add_agent(
+        session=session,
+        handle=handle,
+        display_name=display_name,
+        role=role,
+        teams=names,
+        actor="setup",
+        can_log_in=False,
+    )
     return agent
 
 

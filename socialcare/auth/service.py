@@ -63,6 +63,16 @@ def teams_named(*, session: Session, names: list[str]) -> list[Team]:
     return teams
 
 
+def agent_by_handle(*, session: Session, handle: str) -> Agent | None:
+    """The person with this handle, found as the login finds them (surrounding spaces and case
+    ignored); None for no one, or for text that cannot be a handle."""
+    try:
+        key = normalise_handle(handle)
+    except ValueError:
+        return None
+    return session.execute(select(Agent).where(Agent.handle == key)).scalar_one_or_none()
+
+
 def add_agent(
     *,
     session: Session,
@@ -72,20 +82,24 @@ def add_agent(
     password: str | None = None,
     teams: list[str] | None = None,
     actor: str = "cli",
+    can_log_in: bool = True,
 ) -> tuple[Agent, str | None]:
-    """Create a person; returns them and the generated password when none was given."""
+    """Create a person in the named teams (none when None or empty); Conflict when the handle is
+    taken, NotFound for an unknown team; audited as `agent_added`. Returns them and the generated
+    password when none was given. can_log_in=False gives them no password at all (they log in
+    once one is set), for people seeded before anyone could choose one."""
     handle = normalise_handle(handle)
     parsed = parse_role(role)
-    if session.execute(select(Agent.id).where(Agent.handle == handle)).first() is not None:
+    if agent_by_handle(session=session, handle=handle) is not None:
         raise Conflict(f"agent {handle!r} already exists")
     generated = None
-    if password is None:
+    if password is None and can_log_in:
         generated = password = generate_password()
     agent = Agent(
         handle=handle,
         display_name=(display_name or handle).strip()[:128] or handle,
         role=parsed.value,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password is not None else None,
         active=True,
     )
     agent.teams = teams_named(session=session, names=teams or [])
@@ -130,11 +144,7 @@ def authenticate(
     max_failures consecutive failures lock the account for policy.lockout; while locked even
     the right password fails (locked=True), so guessing cannot go on in the background. The
     count and the lock move in one UPDATE each, so parallel guesses cannot lose a failure."""
-    try:
-        key = normalise_handle(handle)
-    except ValueError:
-        key = ""
-    agent = session.execute(select(Agent).where(Agent.handle == key)).scalar_one_or_none()
+    agent = agent_by_handle(session=session, handle=handle)
     ok = verify_password(agent.password_hash if agent else None, password)
     if agent is None or not agent.active:
         raise LoginFailed()
@@ -350,7 +360,7 @@ def ensure_first_admin(*, session: Session) -> tuple[str, str] | None:
     if exists is not None:
         return None
     handle = "admin"
-    taken = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
+    taken = agent_by_handle(session=session, handle=handle)
     if taken is not None:
         password = generate_password()
         taken.role = Role.ADMIN.value

@@ -8,6 +8,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from socialcare.auth.service import agent_by_handle
 from socialcare.cases.events import record
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.db import changed_rows, utcnow
@@ -23,7 +24,8 @@ priority_rank = sql_case({p: i for i, p in enumerate(PRIORITY_ORDER)}, value=Cas
 
 
 def get_agent(*, session: Session, handle: str) -> Agent:
-    agent = session.execute(select(Agent).where(Agent.handle == handle)).scalar_one_or_none()
+    """The active person with this handle, found as the login finds them; NotFound otherwise."""
+    agent = agent_by_handle(session=session, handle=handle)
     if agent is None or not agent.active:
         raise NotFound(f"no active agent {handle!r}")
     return agent
