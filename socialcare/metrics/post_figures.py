@@ -44,10 +44,12 @@ from socialcare.routing.models import Team
 __all__ = ["post_figures_by", "post_rows", "thread_replies"]
 
 
-def thread_replies() -> Subquery:
+def thread_replies(scope: Scope) -> Subquery:
     """Brand posts that answer a case's thread, one row per (case_id, created_at): replies to
-    one of the case's customer posts, and replies to those replies; acknowledgements left out."""
+    one of the case's customer posts, and replies to those replies; acknowledgements left out.
+    Only those that can be the next reply of a post in scope: made in [start, now]."""
     target, reply, nested = aliased(Post), aliased(Post), aliased(Post)
+    start, now = at(scope.start), at(scope.now)
     direct = (
         select(
             target.case_id.label("case_id"),
@@ -66,6 +68,7 @@ def thread_replies() -> Subquery:
             ),
         )
         .where(reply.is_brand.is_(True), target.is_brand.is_(False), target.case_id.is_not(None))
+        .where(reply.created_at <= now)
         .subquery()
     )
     second = (
@@ -86,7 +89,7 @@ def thread_replies() -> Subquery:
                 direct.c.external_id == nested.in_reply_to_external_id,
             ),
         )
-        .where(nested.is_brand.is_(True))
+        .where(nested.is_brand.is_(True), nested.created_at <= now)
     )
     every = union_all(select(direct), second).subquery()
     ack = exists().where(
@@ -96,7 +99,11 @@ def thread_replies() -> Subquery:
             and_(Reply.in_reply_to_post_id == every.c.parent_id, Reply.text == every.c.text),
         ),
     )
-    return select(every.c.case_id, every.c.created_at).where(~ack).subquery("thread_replies")
+    return (
+        select(every.c.case_id, every.c.created_at)
+        .where(every.c.created_at >= start, ~ack)
+        .subquery("thread_replies")
+    )
 
 
 def _allowed(next_reply_sla_seconds: Mapping[str, int]) -> ColumnElement[float]:
@@ -115,16 +122,23 @@ def post_rows(
     case (of scope's account, if any): its group, its wait for the next reply (NULL while it
     waits) and whether it met, missed or still waits within its next-reply SLA, as of now."""
     now = at(scope.now)
-    replies = thread_replies()
-    next_at = (
-        select(func.min(replies.c.created_at))
-        .where(
-            replies.c.case_id == Post.case_id,
-            replies.c.created_at >= Post.created_at,
-            replies.c.created_at <= now,
+    replies = thread_replies(scope)
+    # Each post's next reply: one grouped join (the thread's replies read once), not a lookup
+    # per post.
+    posts = (
+        select(Post.id.label("post_id"), func.min(replies.c.created_at).label("next_at"))
+        .select_from(Post)
+        .outerjoin(
+            replies,
+            and_(replies.c.case_id == Post.case_id, replies.c.created_at >= Post.created_at),
         )
-        .scalar_subquery()
+        .where(Post.is_brand.is_(False), Post.case_id.is_not(None))
+        .where(Post.created_at >= at(scope.start), Post.created_at < at(scope.end))
+        .where(Post.created_at <= now)
+        .group_by(Post.id)
+        .subquery("waits")
     )
+    next_at = posts.c.next_at
     wait = SecondsBetween(next_at, Post.created_at)
     answered = next_at.is_not(None)
     allowed = _allowed(next_reply_sla_seconds)
@@ -141,13 +155,11 @@ def post_rows(
             case((met, 1), else_=0).label("met"),
             case((missed, 1), else_=0).label("missed"),
         )
-        .select_from(Post)
+        .select_from(posts)
+        .join(Post, Post.id == posts.c.post_id)
         .join(Case, Case.id == Post.case_id)
         .outerjoin(Team, Team.id == Case.team_id)
         .join(Account, Account.id == Case.account_id)
-        .where(Post.is_brand.is_(False))
-        .where(Post.created_at >= at(scope.start), Post.created_at < at(scope.end))
-        .where(Post.created_at <= now)
     )
     if scope.account_id is not None:
         stmt = stmt.where(Case.account_id == scope.account_id)

@@ -253,6 +253,17 @@ def test_posts_in_the_window_are_those_made_in_it(session: Session) -> None:
     assert (row.cases, row.median_seconds) == (1, pytest.approx(1800.0))
 
 
+def test_a_reply_to_a_post_after_the_window_answers_the_posts_in_it(session: Session) -> None:
+    acme = make_account(session, "acme")
+    first = _customer(session, acme, 0)
+    case = make_case(session, acme, first, first_response_at=at(200))
+    later = _customer(session, acme, 100, case)
+    _brand(session, acme, 200, later)
+    session.commit()
+    row = latency_total(session, unit="post", since=at(0), until=at(50), now=at(1000))
+    assert (row.cases, row.answered, row.median_seconds) == (1, 1, pytest.approx(200.0))
+
+
 def test_an_unknown_unit_is_an_error(session: Session) -> None:
     with pytest.raises(ValueError, match="unit must be one of case, post"):
         latency_by(session, unit="message")
