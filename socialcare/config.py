@@ -89,9 +89,6 @@ class Settings(BaseSettings):
     )
     replay_speedup: float = Field(60.0, alias="REPLAY_SPEEDUP", gt=0)
     replay_max_gap_seconds: float = Field(120.0, alias="REPLAY_MAX_GAP_SECONDS", gt=0)
-    # "now": a replay's timestamps shifted so it starts at the moment it begins; "original":
-    # the files' own timestamps. `socialcare import twcs` always keeps the original ones.
-    replay_clock: Literal["now", "original"] = Field("now", alias="REPLAY_CLOCK")
 
     sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
     encoder_model: str = Field("", alias="ENCODER_MODEL")

@@ -8,12 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare.auth import service as people
-from socialcare.config import Settings, get_settings
+from socialcare.config import Settings
 from socialcare.posts.models import Account
 from socialcare.posts.service import ensure_account
 from socialcare.routing.models import Agent
 from socialcare.routing.service import ensure_default_teams
-from socialcare.sources.replay import REPLAY_CLOCKS
 
 
 def add_agent(
@@ -45,26 +44,19 @@ def ensure_demo_agent(*, session: Session) -> Agent | None:
     )
 
 
-def ensure_replay_feed(
-    *, session: Session, files: list[Path], speedup: float, clock: str | None = None
-) -> Account:
-    """The replay feed account for these files (one per set of files), replayed on `clock`:
-    "now" (shifted to start when the replay does) or "original"; unset, REPLAY_CLOCK's."""
-    clock = clock or get_settings().replay_clock
-    if clock not in REPLAY_CLOCKS:
-        raise ValueError(f"the replay clock is one of {', '.join(REPLAY_CLOCKS)}, not {clock!r}")
+def ensure_replay_feed(*, session: Session, files: list[Path], speedup: float) -> Account:
+    """The replay feed account for these files (one per set of files)."""
     resolved = [str(Path(f).resolve()) for f in files]
     name = "replay:" + "+".join(Path(f).stem for f in resolved)
-    wanted = {"files": resolved, "speedup": speedup, "replay_clock": clock}
     account = ensure_account(
         session=session,
         platform="twcs",
         handle=name[:64],
         source="replay",
         polled=True,
-        config=wanted,
+        config={"files": resolved, "speedup": speedup},
     )
-    account.config = {**account.config, **wanted, "polled": True}
+    account.config = {**account.config, "files": resolved, "speedup": speedup, "polled": True}
     return account
 
 

@@ -2,13 +2,7 @@
 
 The virtual clock starts at the first post's created_at and runs `speedup` times faster than the
 wall clock. Idle stretches longer than `max_gap` virtual seconds are skipped, so a file spanning
-years still streams steadily.
-
-A feed whose config has `replay_clock: "now"` replays on today's clock: every post, the brand's
-replies included, is shifted by one amount, fixed when the replay starts at the file's first post,
-that puts the first post at that moment (to the second). Offsets between posts, and so every
-response time in the data, stay exactly as they were. Otherwise (and in a backfill, `instant`)
-posts keep their original timestamps as their public times.
+years still streams steadily. Posts keep their original timestamps as their public times.
 """
 
 from __future__ import annotations
@@ -20,12 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from socialcare.errors import SourceError
 from socialcare.sources import twcs
 from socialcare.sources.base import AccountRef, FetchResult, IncomingPost, SentReply
 
 MAX_POSTS_PER_POLL = 500
-REPLAY_CLOCKS = ("now", "original")
 
 
 def _now() -> datetime:
@@ -58,34 +50,28 @@ class ReplaySource:
         posts = twcs.load_posts(files)
         position = int(cursors.get("position", 0))
         wall = _now()
-        shift = _shift(account.config, cursors, posts, position, wall)
-
-        def at(i: int) -> datetime:
-            return posts[i].created_at + shift
-
         clock = virtual_now(cursors, speedup, wall) if position else None
         if position < len(posts):
-            upcoming = at(position)
+            upcoming = posts[position].created_at
             if clock is None or upcoming - clock > self.max_gap:
                 clock = upcoming
         if account.config.get("instant") and position < len(posts):
             # A backfill: no clock to wait for, the next page of posts is due at once.
-            clock = at(min(len(posts), position + MAX_POSTS_PER_POLL) - 1)
+            clock = posts[min(len(posts), position + MAX_POSTS_PER_POLL) - 1].created_at
         clock = clock or wall
         end = position
         while end < len(posts) and end - position < MAX_POSTS_PER_POLL:
-            if at(end) > clock:
+            if posts[end].created_at > clock:
                 break
             end += 1
-        batch = [replace(p, created_at=p.created_at + shift) for p in posts[position:end]]
+        batch = list(posts[position:end])
         if end - position == MAX_POSTS_PER_POLL and end < len(posts):
-            clock = min(clock, at(end))
+            clock = min(clock, posts[end].created_at)
         new_cursors = {
             **cursors,
             "position": end,
             "virtual_now": clock.isoformat(),
             "wall": wall.isoformat(),
-            "shift_seconds": int(shift.total_seconds()),
         }
         return FetchResult(
             posts=batch,
@@ -124,27 +110,6 @@ class ReplaySource:
     ) -> SentReply | None:
         """A replay publishes synchronously, so an unknown outcome is always a fresh send."""
         return None
-
-
-def _shift(
-    config: dict[str, Any],
-    cursors: dict[str, Any],
-    posts: tuple[IncomingPost, ...],
-    position: int,
-    wall: datetime,
-) -> timedelta:
-    """How far this replay moves every post: fixed by its cursors once it has started; for a
-    replay starting on today's clock, from the first post to now (whole seconds)."""
-    if "shift_seconds" in cursors:
-        return timedelta(seconds=int(cursors["shift_seconds"]))
-    mode = config.get("replay_clock", "original")
-    if mode not in REPLAY_CLOCKS:
-        raise SourceError(
-            f"replay_clock must be one of {', '.join(REPLAY_CLOCKS)}, got {mode!r}", permanent=True
-        )
-    if mode == "original" or config.get("instant") or position or not posts:
-        return timedelta(0)
-    return wall.replace(microsecond=0) - posts[0].created_at
 
 
 def with_clock(account: AccountRef, feed_cursors: dict[str, Any], speedup: float) -> AccountRef:
