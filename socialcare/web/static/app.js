@@ -53,7 +53,10 @@ const sc = (() => {
   }
 
   function duration(seconds) {
-    const minutes = Math.floor(Math.abs(seconds) / 60);
+    // As the server's short_duration (socialcare/metrics/digest_format.py) writes it.
+    const whole = Math.floor(Math.abs(seconds));
+    if (whole < 60) return `${whole}s`;
+    const minutes = Math.floor(whole / 60);
     if (minutes < 60) return `${minutes}m`;
     const hours = Math.floor(minutes / 60);
     if (hours < 24) return `${hours}h ${String(minutes % 60).padStart(2, "0")}m`;
@@ -149,5 +152,5 @@ const sc = (() => {
     window.setInterval(tickCountdowns, 1000);
   });
 
-  return { api, showError, typing, onChanges, nextCase, tickCountdowns, formBody };
+  return { api, showError, typing, onChanges, nextCase, tickCountdowns, formBody, duration };
 })();
