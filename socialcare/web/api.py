@@ -468,7 +468,7 @@ def add_agent(session: SessionDep, actor: PeopleManager, body: m.AgentIn) -> Any
 
 
 def _agent(session: Session, handle: str) -> Agent:
-    agent = session.scalar(select(Agent).where(Agent.handle == handle.lower()))
+    agent = people.agent_by_handle(session=session, handle=handle)
     if agent is None:
         raise HTTPException(404, f"no agent {handle!r}")
     return agent

@@ -257,3 +257,16 @@ def test_a_disabled_agent_loses_every_session_and_token(
         assert other.get("/api/me", headers=token).status_code == 401  # the token stays revoked
         assert attempt(other, "alice").status_code == 303
         assert other.get("/api/me").json()["handle"] == "alice"
+
+
+def test_the_api_finds_a_person_by_handle_as_the_login_does(
+    client: TestClient, session: Session
+) -> None:
+    person(session, "alice")
+    session.commit()
+    admin = bearer(session, "root", "admin")
+    assert client.post("/api/agents/%20Alice%20/disable", headers=admin).status_code == 200
+    assert attempt(client, "alice").status_code == 401
+    assert client.post("/api/agents/ALICE/enable", headers=admin).status_code == 200
+    assert attempt(client, "alice").status_code == 303
+    assert client.post("/api/agents/nobody/disable", headers=admin).status_code == 404
