@@ -31,6 +31,7 @@ from socialcare.metrics.figures import (
     total_figures,
 )
 from socialcare.metrics.localtime import LocalTime, parse_day, zone
+from socialcare.metrics.post_figures import post_figures_by
 from socialcare.metrics.recovery import sentiment_recovery
 from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
@@ -275,4 +276,14 @@ def build_digest(
         recovery_by_team=sentiment_recovery(session=session, scope=scope, by="team"),
         recovery_by_agent=sentiment_recovery(session=session, scope=scope, by="agent"),
         acknowledgements=ack_accuracy(session=session, scope=scope),
+        next_reply=_next_reply(session, scope, settings),
+        next_reply_previous=_next_reply(session, previous, settings),
     )
+
+
+def _next_reply(session: Session, scope: Scope, settings: Settings) -> Figures:
+    """Next reply per customer post over the period, against the next-reply SLA."""
+    found = post_figures_by(
+        session=session, scope=scope, next_reply_sla_seconds=dict(settings.next_reply_sla_seconds)
+    )
+    return found.get("all", empty_figures())

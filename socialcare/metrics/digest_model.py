@@ -117,6 +117,10 @@ class Digest:
     acknowledgements: AckAccuracy | None = None  # None: no acknowledgement in the period
     # Likes, reposts (twice), replies and quotes on the posts of the cases past their SLA.
     exposure_engagement: int = 0
+    # Next reply per customer post (every post, not only a case's first; `cases` counts posts),
+    # against the next-reply SLA; None where not computed.
+    next_reply: Figures | None = None
+    next_reply_previous: Figures | None = None
 
 
 def empty_figures() -> Figures:

@@ -128,6 +128,11 @@ def _context(digest: Digest) -> dict[str, Any]:
         "report_url": safe_url(digest.report_url),
         "ack": None if digest.acknowledgements is None else ack_summary(digest.acknowledgements),
         "recovery": recovery_tables(digest),
+        "next_reply": (
+            None
+            if digest.next_reply is None
+            else headline(digest.next_reply, digest.next_reply_previous)
+        ),
     }
 
 
@@ -187,6 +192,7 @@ def render_text(digest: Digest) -> str:
         c["title"],
         f"{c['period']} ({c['tz']})",
         "",
+        "First response per case",
         f"Cases {h.cases} · answered {h.answered} · unanswered {h.unanswered}",
         f"p50 {h.p50}",
         f"p90 {h.p90}",
@@ -199,6 +205,18 @@ def render_text(digest: Digest) -> str:
     ]
     if not c["has_previous"]:
         lines.append("No previous period to compare with.")
+    n: Headline | None = c["next_reply"]
+    if n is not None:
+        lines += [
+            "",
+            "Next reply per customer post (every post's wait for the brand's next reply)",
+            f"Posts {n.cases} · answered {n.answered} · unanswered {n.unanswered}",
+            f"p50 {n.p50}",
+            f"p90 {n.p90}",
+            f"p95 {n.p95}",
+            f"mean {n.mean}",
+            f"Next-reply SLA attainment {n.sla} (posts still waiting past it count as misses)",
+        ]
     for heading, rows in (
         ("By team", c["teams"]),
         ("By priority", c["priorities"]),
@@ -268,6 +286,23 @@ def slack_payload(digest: Digest, *, chart_url: str | None) -> dict[str, Any]:
             ],
         },
     ]
+    n: Headline | None = c["next_reply"]
+    if n is not None:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*p50 next reply per post*\n{n.p50}"},
+                    {"type": "mrkdwn", "text": f"*p90 next reply per post*\n{n.p90}"},
+                    {"type": "mrkdwn", "text": f"*Posts within next-reply SLA*\n{n.sla}"},
+                    {
+                        "type": "mrkdwn",
+                        "text": f"*Customer posts*\n{n.cases} · answered {n.answered}"
+                        f" · unanswered {n.unanswered}",
+                    },
+                ],
+            }
+        )
     team_lines = [
         f"• {_mrkdwn(row['name'])}: p90 {row['p90']} · SLA {row['sla']}"
         f" · unanswered {row['unanswered']}"
