@@ -36,7 +36,7 @@ from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from socialcare.cases.models import Case, Reply
 from socialcare.metrics.digest_model import Figures
-from socialcare.metrics.figures import QUANTILES, Scope, _group, _percentile_columns
+from socialcare.metrics.figures import QUANTILES, Scope, _figures, _group, _percentile_columns
 from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
@@ -183,7 +183,7 @@ def post_figures_by(
     separate, extra = _percentile_columns(dialect, base, "frt", QUANTILES)
     main = select(
         base.c.g,
-        func.count().label("posts"),
+        func.count().label("cases"),  # the units counted: customer posts
         func.sum(base.c.answered).label("answered"),
         func.avg(base.c.frt).label("mean"),
         func.sum(base.c.met).label("met"),
@@ -196,26 +196,4 @@ def post_figures_by(
     if separate is not None:
         for row in session.execute(separate):
             values.setdefault(str(row.g), {}).update(row._mapping)
-    return {g: _figures(v) for g, v in values.items() if v.get("posts")}
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else max(0.0, float(value))
-
-
-def _figures(v: Mapping[str, Any]) -> Figures:
-    posts, answered = int(v["posts"]), int(v["answered"] or 0)
-    judged = int(v["met"] or 0) + int(v["missed"] or 0)
-    return Figures(
-        cases=posts,
-        answered=answered,
-        unanswered=posts - answered,
-        p50_s=_num(v.get("frt_0.5")),
-        p90_s=_num(v.get("frt_0.9")),
-        p95_s=_num(v.get("frt_0.95")),
-        mean_s=_num(v.get("mean")),
-        sla_attainment=int(v["met"] or 0) / judged if judged else None,
-        detection_p50_s=None,
-        waiting_p50_s=None,
-        handling_p50_s=None,
-    )
+    return {g: _figures(v) for g, v in values.items() if v.get("cases")}
