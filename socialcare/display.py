@@ -14,6 +14,7 @@ flag (U+1F3F4 followed by tag characters and U+E007F CANCEL TAG).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 
@@ -57,8 +58,8 @@ NAMES = {
 MAX_COMBINING = 3
 # Line breaks and tabs lay text out; every other control character is marked.
 LAYOUT = frozenset("\n\t")
-BLACK_FLAG = "\U0001f3f4"
-CANCEL_TAG = "\U000e007f"
+# A subdivision flag: the black flag, tag letters or digits, CANCEL TAG (U+E007F).
+FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
 
 
 def mark_name(ch: str) -> str | None:
@@ -84,17 +85,10 @@ def _is_emoji_joiner(text: str, i: int) -> bool:
     )
 
 
-def _flag_tags_end(text: str, i: int) -> int:
-    """Where a subdivision flag's tag run starting at i ends (its CANCEL TAG included), or i when
-    text[i:] is not one (a flag is U+1F3F4, then tag letters or digits, then CANCEL TAG)."""
-    if i == 0 or text[i - 1] != BLACK_FLAG:
-        return i
-    j = i
-    while j < len(text) and 0xE0020 <= ord(text[j]) <= 0xE007E:
-        j += 1
-    if j > i and j < len(text) and text[j] == CANCEL_TAG:
-        return j + 1
-    return i
+def flag_tags(text: str) -> set[int]:
+    """The positions in text of tag characters that belong to a subdivision flag emoji (the
+    black flag, tag letters or digits, CANCEL TAG): part of the emoji, not hidden text."""
+    return {i for m in FLAG.finditer(text) for i in range(m.start() + 1, m.end())}
 
 
 def segments(text: str) -> Iterator[tuple[str, str | None]]:
@@ -103,36 +97,25 @@ def segments(text: str) -> Iterator[tuple[str, str | None]]:
     if text.isascii() and text.isprintable():
         yield text, None
         return
+    in_flags = flag_tags(text)
     plain: list[str] = []
     run = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        end = _flag_tags_end(text, i) if 0xE0020 <= ord(ch) <= 0xE007E else i
-        if end > i:  # a subdivision flag's tags: part of the emoji
-            plain.append(text[i:end])
-            run = 0
-            i = end
-            continue
-        name = mark_name(ch)
+    for i, ch in enumerate(text):
+        name = None if i in in_flags else mark_name(ch)
         if name is not None and not _is_emoji_joiner(text, i):
             if plain:
                 yield "".join(plain), None
                 plain = []
             yield ch, name
             run = 0
-            i += 1
             continue
         if unicodedata.combining(ch):
             run += 1
             if run > MAX_COMBINING:
-                i += 1
                 continue
         else:
             run = 0
         plain.append(ch)
-        i += 1
     if plain:
         yield "".join(plain), None
 

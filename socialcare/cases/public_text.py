@@ -14,18 +14,15 @@ right-to-left text needs (LRM, RLM, ALM) and joiners that scripts need (ZWJ, ZWN
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
-from socialcare.display import mark_name
+from socialcare.display import flag_tags, mark_name
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 ALLOWED_CONTROLS = frozenset("\n\t")
-# A subdivision flag: the black flag, tag letters or digits, CANCEL TAG (U+E007F).
-FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
 
 
-def _why(text: str, i: int, flag_tags: set[int]) -> str | None:
+def _why(text: str, i: int, in_flags: set[int]) -> str | None:
     """Why text[i] may not be posted, or None when it may."""
     ch = text[i]
     cp = ord(ch)
@@ -33,7 +30,7 @@ def _why(text: str, i: int, flag_tags: set[int]) -> str | None:
         return "a lone surrogate"
     if ch in BIDI_CONTROLS:
         return "a bidirectional control that reorders text"
-    if 0xE0000 <= cp <= 0xE007F and i not in flag_tags:
+    if 0xE0000 <= cp <= 0xE007F and i not in in_flags:
         return "an invisible tag character"
     if unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS:
         if ch == "\r" and text[i + 1 : i + 2] == "\n":
@@ -47,9 +44,9 @@ def check(text: str, *, what: str = "a reply") -> None:
     is and why."""
     if text.isascii() and text.isprintable():
         return
-    flag_tags = {i for m in FLAG.finditer(text) for i in range(m.start() + 1, m.end())}
+    in_flags = flag_tags(text)
     for i, ch in enumerate(text):
-        why = _why(text, i, flag_tags)
+        why = _why(text, i, in_flags)
         if why is not None:
             code = f"U+{ord(ch):04X}"
             name = mark_name(ch) or code
