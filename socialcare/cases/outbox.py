@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from socialcare.cases import lengths
 from socialcare.cases.events import record
 from socialcare.cases.models import Case, Event, Reply
-from socialcare.cases.service import apply_brand_reply, latest_customer_post
+from socialcare.cases.service import WORKER, apply_brand_reply, latest_customer_post
 from socialcare.cases.work import get_case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound, RateLimited, ReplyOutcomeUnknown, SourceError
@@ -129,7 +129,7 @@ def _own_first_response(session: Session, case: Case, post: Post, via: str) -> N
     case.first_response_via = via
     record(
         session,
-        actor="worker",
+        actor=WORKER,
         kind="first_response",
         case_id=case.id,
         post_id=post.id,
