@@ -8,10 +8,24 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, DateTime, Engine, Result, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    CursorResult,
+    DateTime,
+    Engine,
+    Float,
+    Result,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from socialcare.config import Settings, get_settings
@@ -136,3 +150,33 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# SQL building blocks the latency figures and the acknowledgements share.
+class SecondsBetween(FunctionElement[float]):
+    """SQL expression: seconds from start to end (two timestamp columns), NULL if either is."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(SecondsBetween, "postgresql")
+def _seconds_pg(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    end, start = list(element.clauses)
+    return f"EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
+
+
+@compiles(SecondsBetween, "sqlite")
+def _seconds_sqlite(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    end, start = list(element.clauses)
+    # julianday() is a double of days: round to the millisecond to drop float noise.
+    return (
+        f"ROUND((julianday({compiler.process(end, **kw)}) - "
+        f"julianday({compiler.process(start, **kw)})) * 86400.0, 3)"
+    )
+
+
+def at(value: datetime) -> ColumnElement[datetime]:
+    """A datetime as a bound SQL value stored the way the columns are."""
+    return bindparam(None, value, type_=UTCDateTime())

@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from socialcare.cases.events import record
 from socialcare.cases.models import Case, Reply
 from socialcare.config import Settings
-from socialcare.db import utcnow
-from socialcare.metrics.sql import SecondsBetween
+from socialcare.db import SecondsBetween, utcnow
 from socialcare.posts.models import Post
 from socialcare.routing.rules import PRIORITY_ORDER
 

@@ -7,9 +7,9 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
+from socialcare.db import SecondsBetween, at
 from socialcare.metrics.digest_model import AckAccuracy
 from socialcare.metrics.figures import Scope, in_scope
-from socialcare.metrics.sql import SecondsBetween, at
 
 
 def ack_accuracy(*, session: Session, scope: Scope) -> AckAccuracy | None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case, Event
 from socialcare.config import Settings
+from socialcare.db import SecondsBetween, at
 from socialcare.metrics.acks import ack_accuracy
 from socialcare.metrics.calendar import BusinessCalendar
 from socialcare.metrics.digest_model import (
@@ -33,7 +34,6 @@ from socialcare.metrics.figures import (
 from socialcare.metrics.localtime import LocalTime, parse_day, zone
 from socialcare.metrics.post_figures import post_figures_by
 from socialcare.metrics.recovery import sentiment_recovery
-from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
 from socialcare.sources.urls import post_url

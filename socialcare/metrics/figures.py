@@ -29,8 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from socialcare.cases.models import Case
+from socialcare.db import SecondsBetween, at
 from socialcare.metrics.digest_model import Figures, empty_figures
-from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account
 from socialcare.routing.models import Team
 

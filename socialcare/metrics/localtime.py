@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, Integer, case, cast, extract, func
 from sqlalchemy.orm import QueryableAttribute
 
-from socialcare.metrics.sql import at
+from socialcare.db import at
 
 STEP = timedelta(minutes=15)  # zone changes fall on quarter hours
 

@@ -35,9 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from socialcare.cases.models import Case, Reply
+from socialcare.db import SecondsBetween, at
 from socialcare.metrics.digest_model import Figures
 from socialcare.metrics.figures import QUANTILES, Scope, _figures, _group, _percentile_columns
-from socialcare.metrics.sql import SecondsBetween, at
 from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
 

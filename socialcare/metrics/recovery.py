@@ -16,9 +16,9 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case, Reply
+from socialcare.db import at
 from socialcare.metrics.digest_model import Recovery
 from socialcare.metrics.figures import NO_TEAM, Scope, in_scope
-from socialcare.metrics.sql import at
 from socialcare.posts.models import Post, Score
 from socialcare.routing.models import Agent, Team
 
