@@ -72,6 +72,31 @@ def agents_password(
         typer.echo(f"password (shown once): {password}")
 
 
+@agents_app.command("languages")
+def agents_languages(
+    handle: str,
+    codes: list[str] = typer.Argument(None, help="ISO 639-1 codes, e.g. fa ru (or fa,ru)"),
+    clear: bool = typer.Option(False, help="the agent reads what their teams read"),
+) -> None:
+    """Show or set the languages an agent reads (their teams read them too)."""
+    from socialcare.cases.work import get_agent
+
+    languages = _codes(list(codes or []))
+    with session_scope() as session:
+        agent = get_agent(session=session, handle=handle)
+        if languages or clear:
+            agent.languages = languages
+            record(
+                session,
+                actor="cli",
+                kind="agent_languages",
+                handle=agent.handle,
+                languages=languages,
+            )
+        reads = ", ".join(agent.languages or []) or "what their teams read"
+    typer.echo(f"{one_line(handle)} reads {reads}")
+
+
 def _set_active(handle: str, active: bool) -> None:
     from socialcare.auth.service import agent_by_handle, set_active
 
@@ -126,12 +151,45 @@ def agents_list() -> None:
 
 @teams_app.command("list")
 def teams_list() -> None:
-    """Teams and their skills."""
+    """Teams, their skills and the languages they read."""
     from socialcare.routing.service import ensure_default_teams
 
     with session_scope() as session:
         for t in ensure_default_teams(session=session):
-            typer.echo(f"{one_line(t.name):<12} {one_line(', '.join(t.skills))}")
+            reads = ",".join(t.languages or []) or "any"
+            typer.echo(f"{one_line(t.name):<12} {one_line(', '.join(t.skills))}  reads: {reads}")
+
+
+def _codes(values: list[str]) -> list[str]:
+    from socialcare.posts.language import language_codes
+
+    try:
+        return language_codes(values)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@teams_app.command("languages")
+def teams_languages(
+    name: str = typer.Argument(..., help="team name"),
+    codes: list[str] = typer.Argument(None, help="ISO 639-1 codes, e.g. fa ru (or fa,ru)"),
+    any_language: bool = typer.Option(False, "--any", help="the team reads any language"),
+) -> None:
+    """Show or set the languages a team reads; posts in others go to a team that reads them."""
+    from socialcare.routing.models import Team
+    from socialcare.routing.service import set_languages
+
+    languages = _codes(list(codes or []))
+    if any_language and languages:
+        raise typer.BadParameter("give codes or --any, not both")
+    with session_scope() as session:
+        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+        if team is None:
+            raise NotFound(f"no team {one_line(name)!r}")
+        if languages or any_language:
+            set_languages(session=session, team=team, languages=languages, actor="cli")
+        reads = ", ".join(team.languages or []) or "any language"
+    typer.echo(f"{one_line(name)} reads {reads}")
 
 
 @teams_app.command("calendar")
@@ -218,5 +276,8 @@ def teams_leave(name: str, handles: list[str] = typer.Argument(..., help="agent 
 
 
 def register(app: typer.Typer) -> None:
+    from socialcare.cli_languages import languages_app
+
     app.add_typer(agents_app, name="agents")
     app.add_typer(teams_app, name="teams")
+    app.add_typer(languages_app, name="languages")

@@ -87,7 +87,7 @@ def detect_language(
     text: str, *, min_letters: int = MIN_LETTERS, min_confidence: float = MIN_CONFIDENCE
 ) -> str:
     """The ISO 639-1 code of the language text is written in, or "und"."""
-    words = words_of(text)
+    words = words_of(text[: 4 * MAX_CHARS])
     if letters(words) < min_letters:
         return UNKNOWN
     code, confidence = guess(words)
@@ -97,3 +97,21 @@ def detect_language(
 def detect_languages(texts: Iterable[str]) -> list[str]:
     """detect_language of each text, in order."""
     return [detect_language(text) for text in texts]
+
+
+def language_codes(values: Iterable[str]) -> list[str]:
+    """ISO 639-1 codes from what a person typed ("fa", "RU", "en,es"), deduplicated in order;
+    ValueError naming the first that is not one."""
+    codes: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            code = part.strip().lower()
+            if not code:
+                continue
+            if len(code) != 2 or not ("a" <= code[0] <= "z" and "a" <= code[1] <= "z"):
+                raise ValueError(
+                    f"{part.strip()!r} is not an ISO 639-1 language code (two letters: en, fa, ru)"
+                )
+            if code not in codes:
+                codes.append(code)
+    return codes

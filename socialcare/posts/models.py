@@ -76,7 +76,10 @@ class Post(Base):
     author_followers: Mapped[int | None] = mapped_column(Integer)
     author_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str] = mapped_column(Text)
-    lang: Mapped[str | None] = mapped_column(String(16))
+    lang: Mapped[str | None] = mapped_column(String(16))  # as the platform gave it
+    # Customer posts: the ISO 639-1 code detected at ingestion (socialcare.posts.language), or
+    # "und" when it cannot be told; NULL for brand posts and for posts not detected yet.
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]  # when the post became public (platform time, UTC)
     observed_at: Mapped[datetime]  # when the source saw it (source clock; replay: virtual)
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from socialcare.db import insert_for, utcnow
+from socialcare.posts.language import detect_language, detect_languages
 from socialcare.posts.models import (
     STAGE_IGNORED,
     STAGE_INGESTED,
@@ -212,6 +213,7 @@ POST_ROW_COLUMNS = (
     "author_verified",
     "text",
     "lang",
+    "language",
     "created_at",
     "observed_at",
     "ingested_at",
@@ -330,6 +332,7 @@ def _post_row(
         "author_verified": p.author_verified,
         "text": p.text[:MAX_TEXT],
         "lang": p.lang,
+        "language": None if p.is_brand else detect_language(p.text),
         "created_at": p.created_at,
         "observed_at": seen,
         "ingested_at": now,
@@ -354,3 +357,21 @@ def store_cursors(*, session: Session, account: Account, cursors: dict[str, Any]
     account.last_error = None
     account.failing = False
     account.poll_attempts = 0
+
+
+def fill_languages(*, session: Session, batch: int = 1000) -> int:
+    """Detect the language of up to batch customer posts stored without one, newest first
+    (those stored before languages were detected); returns how many."""
+    rows = session.execute(
+        select(Post.id, Post.text)
+        .where(Post.language.is_(None), Post.is_brand.is_(False))
+        .order_by(Post.id.desc())
+        .limit(batch)
+    ).all()
+    if rows:
+        codes = detect_languages(row.text for row in rows)
+        session.execute(
+            update(Post),
+            [{"id": row.id, "language": code} for row, code in zip(rows, codes, strict=True)],
+        )
+    return len(rows)

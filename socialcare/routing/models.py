@@ -28,6 +28,8 @@ class Team(Base):
     # Business hours of this team: {"hours": "mon-fri 08:00-20:00", "tz": ..., "holidays": "GB"};
     # empty: BUSINESS_HOURS, BUSINESS_TZ and BUSINESS_HOLIDAYS.
     calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ISO 639-1 codes of the languages the team reads (socialcare.routing.languages); empty: any.
+    languages: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     agents: Mapped[list[Agent]] = relationship(secondary=agent_teams, back_populates="teams")
@@ -46,6 +48,8 @@ class Agent(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # ISO 639-1 codes of the languages the agent reads; empty: those of their teams.
+    languages: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     teams: Mapped[list[Team]] = relationship(secondary=agent_teams, back_populates="agents")

@@ -11,6 +11,8 @@ DEFAULT_TEAMS: dict[str, list[str]] = {
     "care": ["general", "delivery", "question"],
 }
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
+# What the default teams read until told otherwise (`socialcare teams languages`).
+DEFAULT_LANGUAGES = ("en",)
 
 
 def _rank(priority: str) -> int:
@@ -25,6 +27,9 @@ class RouteInput:
     urgency: float
     followers: int | None
     verified: bool
+    # ISO 639-1 code of the post's language, "und" when it could not be told, None when not
+    # detected: only socialcare.routing.service.choose_team reads it, after the rules.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
