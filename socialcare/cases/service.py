@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from socialcare.cases.ack import is_acknowledgement, queue_ack
 from socialcare.cases.events import record
+from socialcare.cases.locks import lock_cases, lock_customer_keys, lock_posts, locked, parents_of
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.config import Settings
 from socialcare.db import utcnow
@@ -25,24 +25,6 @@ MAX_THREAD_DEPTH = 20
 
 def _more_urgent(a: str, b: str) -> str:
     return a if PRIORITY_ORDER.index(a) <= PRIORITY_ORDER.index(b) else b
-
-
-def _locked(stmt: Select[Case]) -> Select[Case]:
-    """Case rows are read to be changed: lock them, so concurrent routings never lose updates
-    (SQLite needs no row lock: its transactions already take the write lock at BEGIN)."""
-    return stmt.with_for_update().execution_options(populate_existing=True)
-
-
-def open_case_for(session: Session, *, account_id: int, customer: str) -> Case | None:
-    return session.execute(
-        _locked(
-            select(Case).where(
-                Case.account_id == account_id,
-                Case.customer_external_id == customer,
-                Case.status.in_(OPEN_STATUSES),
-            )
-        )
-    ).scalar_one_or_none()
 
 
 def _new_case(session: Session, post: Post, score: Score | None, settings: Settings) -> Case:
@@ -129,7 +111,7 @@ def raise_for_visibility(
         if post is None or post.case_id is None:
             continue  # not routed yet: routing reads the refreshed score
         case = session.execute(
-            _locked(select(Case).where(Case.id == post.case_id, Case.status.in_(OPEN_STATUSES)))
+            locked(select(Case).where(Case.id == post.case_id, Case.status.in_(OPEN_STATUSES)))
         ).scalar_one_or_none()
         if case is None or _more_urgent(priority, case.priority) == case.priority:
             continue
@@ -156,71 +138,80 @@ def raise_for_visibility(
 
 
 def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings) -> list[int]:
-    """Put scored customer posts into cases and link brand replies; returns the case ids touched."""
+    """Put scored customer posts into cases and link brand replies, in the session's one
+    transaction, after taking every lock it needs in one global order (cases.locks); returns
+    the case ids touched, once per post routed."""
+    batch = set(post_ids)
+    posts = lock_posts(session, batch)
+    customers = [p for p in posts if p.id in batch and not p.is_brand and p.stage == STAGE_SCORED]
+    brands = [p for p in posts if p.id in batch and p.is_brand and p.stage == STAGE_INGESTED]
+    if not customers and not brands:
+        return []
+    keys = sorted({(p.account_id, p.author_external_id) for p in customers})
+    lock_customer_keys(session, keys)
+    parents = parents_of(session, brands)
+    open_cases = lock_cases(
+        session, keys, {p.case_id for p in parents.values() if p.case_id is not None}
+    )
+    scores = {
+        s.post_id: s
+        for s in session.execute(
+            select(Score).where(Score.post_id.in_([p.id for p in customers]))
+        ).scalars()
+    }
+    replies: dict[tuple[str, str], list[Post]] = {}
+    for p in posts:
+        if p.is_brand and p.in_reply_to_external_id:
+            replies.setdefault((p.platform, p.in_reply_to_external_id), []).append(p)
     touched: list[int] = []
-    posts = session.execute(
-        select(Post).where(Post.id.in_(post_ids)).order_by(Post.created_at, Post.id)
-    ).scalars()
-    for post in list(posts):
-        if post.is_brand and post.stage == STAGE_INGESTED:
-            if _awaits_routing(session, post):
+    for post in sorted([*customers, *brands], key=lambda p: (p.created_at, p.id)):
+        if post.is_brand:
+            if post.stage != STAGE_INGESTED:
+                continue  # a customer post of this batch counted it already
+            if _awaits_routing(parents.get(post.id)):
                 # The post it answers is not routed yet; that routing counts this reply, and
                 # the sweep retries this step in case both ran at once and missed each other.
                 continue
             case = apply_brand_reply(session=session, brand_post=post)
-            post.stage = STAGE_ROUTED
-            post.next_step_at = None
+            _mark_routed(post)
             if case is not None:
                 touched.append(case.id)
-        elif not post.is_brand and post.stage == STAGE_SCORED:
-            case = _route_customer_post(session, post, settings)
-            touched.append(case.id)
+            continue
+        key = (post.account_id, post.author_external_id)
+        case = _route_customer_post(
+            session, post, open_cases.get(key), scores.get(post.id), settings
+        )
+        open_cases[key] = case
+        touched.append(case.id)
+        # Brand replies stored before this post was routed count now.
+        for reply in replies.get((post.platform, post.external_id), []):
+            apply_brand_reply(session=session, brand_post=reply)
+            _mark_routed(reply)
     session.flush()
     return touched
 
 
-def _route_customer_post(session: Session, post: Post, settings: Settings) -> Case:
-    score = session.execute(select(Score).where(Score.post_id == post.id)).scalar_one_or_none()
-    case = open_case_for(session, account_id=post.account_id, customer=post.author_external_id)
-    if case is None:
-        try:
-            with session.begin_nested():
-                case = _new_case(session, post, score, settings)
-        except IntegrityError:
-            # Another worker opened this customer's case first: join it.
-            case = open_case_for(
-                session, account_id=post.account_id, customer=post.author_external_id
-            )
-            if case is None:
-                raise
-            _attach(session, case, post, score, settings)
-    else:
-        _attach(session, case, post, score, settings)
-    post.case_id = case.id
+def _mark_routed(post: Post) -> None:
     post.stage = STAGE_ROUTED
     post.next_step_at = None
-    session.flush()
-    # Brand replies stored before this post was routed count now.
-    for reply in session.execute(
-        select(Post).where(
-            Post.platform == post.platform,
-            Post.in_reply_to_external_id == post.external_id,
-            Post.is_brand.is_(True),
-        )
-    ).scalars():
-        apply_brand_reply(session=session, brand_post=reply)
-        reply.stage = STAGE_ROUTED
-        reply.next_step_at = None
+
+
+def _route_customer_post(
+    session: Session, post: Post, case: Case | None, score: Score | None, settings: Settings
+) -> Case:
+    """Attach the post to its customer's open case (locked by the caller), or open one."""
+    if case is not None and case.status in OPEN_STATUSES:
+        _attach(session, case, post, score, settings)
+    else:
+        # The customer's lock (or SQLite's write lock) makes this the only routing that can
+        # open their case now; a unique violation still rolls the batch back to be retried.
+        case = _new_case(session, post, score, settings)
+    post.case_id = case.id
+    _mark_routed(post)
     return case
 
 
-def _awaits_routing(session: Session, brand_post: Post) -> bool:
-    parent = session.execute(
-        select(Post).where(
-            Post.platform == brand_post.platform,
-            Post.external_id == brand_post.in_reply_to_external_id,
-        )
-    ).scalar_one_or_none()
+def _awaits_routing(parent: Post | None) -> bool:
     return (
         parent is not None
         and not parent.is_brand
@@ -242,7 +233,7 @@ def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
             return None
         if parent.case_id is not None:
             return session.execute(
-                _locked(select(Case).where(Case.id == parent.case_id))
+                locked(select(Case).where(Case.id == parent.case_id))
             ).scalar_one()
         if not parent.is_brand:
             # A customer post not routed yet: its routing will count this reply.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
 from socialcare.cases.ack import queued_acks
 from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
@@ -15,6 +17,10 @@ from socialcare.posts.service import account_ref, ingest_posts, store_cursors
 from socialcare.scoring.service import score_posts as score_posts_service
 
 log = logging.getLogger(__name__)
+
+ROUTE_BATCH = 256  # posts routed in one transaction
+BATCH_ATTEMPTS = 3  # tries of a batch that lost a race, before routing its posts one by one
+RACE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
 def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:
@@ -39,18 +45,58 @@ def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | N
 
 
 def route_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:
-    """Route scored posts into cases and count brand replies, each post in its own transaction
-    (short row locks: concurrent workers routing one customer's posts do not deadlock)."""
+    """Route scored posts into cases and count brand replies, one transaction per batch of up
+    to ROUTE_BATCH posts. A batch that deadlocks or meets a unique violation (a race the locks
+    did not foresee) is tried again, then post by post, so no post is lost to another's error."""
     settings = settings or get_settings()
     touched = 0
-    for post_id in sorted(post_ids):
-        with session_scope(settings) as session:
-            cases = route_posts_service(session=session, post_ids=[post_id], settings=settings)
-            touched += len(cases)
-            if settings.ack_enabled and cases:
-                for reply_id in queued_acks(session=session, case_ids=cases):
-                    later(session, enqueue, "send_reply", reply_id)
+    for batch in chunks(sorted(set(post_ids)), ROUTE_BATCH):
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                touched += _route_batch(batch, enqueue, settings)
+                break
+            except (IntegrityError, OperationalError) as exc:
+                if not _is_race(exc):
+                    raise
+                log.warning(
+                    "routing batch of %d posts lost a race (attempt %d): %s",
+                    len(batch),
+                    attempt,
+                    type(exc.orig).__name__,
+                )
+        else:
+            touched += _route_one_by_one(batch, enqueue, settings)
     return touched
+
+
+def _route_batch(post_ids: list[int], enqueue: Enqueue, settings: Settings) -> int:
+    with session_scope(settings) as session:
+        cases = route_posts_service(session=session, post_ids=post_ids, settings=settings)
+        if settings.ack_enabled and cases:
+            for reply_id in queued_acks(session=session, case_ids=cases):
+                later(session, enqueue, "send_reply", reply_id)
+    return len(cases)
+
+
+def _route_one_by_one(post_ids: list[int], enqueue: Enqueue, settings: Settings) -> int:
+    """Each post in its own transaction; the first error is raised after the others are done."""
+    touched, failed = 0, None
+    for post_id in post_ids:
+        try:
+            touched += _route_batch([post_id], enqueue, settings)
+        except (IntegrityError, OperationalError) as exc:
+            log.warning("routing post %d failed: %s", post_id, type(exc.orig).__name__)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return touched
+
+
+def _is_race(exc: DBAPIError) -> bool:
+    """A unique violation, or PostgreSQL's deadlock or serialization failure: worth a retry."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES
 
 
 def import_files(
