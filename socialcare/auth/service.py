@@ -20,7 +20,7 @@ from socialcare.auth.passwords import (
     verify_password,
 )
 from socialcare.auth.roles import Role, parse_role
-from socialcare.cases.events import record
+from socialcare.cases.events import CLI, WEB, record
 from socialcare.db import UTCDateTime, utcnow
 from socialcare.errors import Conflict, LoginFailed, NotFound
 from socialcare.routing.models import Agent, Team
@@ -81,7 +81,7 @@ def add_agent(
     display_name: str | None = None,
     password: str | None = None,
     teams: list[str] | None = None,
-    actor: str = "cli",
+    actor: str = CLI,
     can_log_in: bool = True,
 ) -> tuple[Agent, str | None]:
     """Create a person in the named teams (none when None or empty); Conflict when the handle is
@@ -194,7 +194,7 @@ def _count_failure(session: Session, agent: Agent, *, now: datetime, policy: Log
     if row is None:
         return False
     if row.locked_until is not None and row.locked_until > now:  # this failure locked it
-        record(session, actor="web", kind="login_locked", handle=agent.handle)
+        record(session, actor=WEB, kind="login_locked", handle=agent.handle)
     return True
 
 

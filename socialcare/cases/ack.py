@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from socialcare.cases.events import record
+from socialcare.cases.events import WORKER, record
 from socialcare.cases.models import Case, Reply
 from socialcare.config import Settings
 from socialcare.db import SecondsBetween, utcnow
@@ -109,7 +109,7 @@ def queue_ack(*, session: Session, case: Case, now: datetime, settings: Settings
     except IntegrityError:
         return None  # another worker queued it first (one acknowledgement per case)
     case.ack_predicted_seconds, case.ack_predicted_at = wait, now
-    record(session, actor="worker", kind="ack_queued", case_id=case.id, reply_id=reply.id)
+    record(session, actor=WORKER, kind="ack_queued", case_id=case.id, reply_id=reply.id)
     return reply
 
 

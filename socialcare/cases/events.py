@@ -8,6 +8,14 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Event
 
+# The actors of events no person made: the workers' flows, the command line (run by an operator
+# without --agent), the web app itself (e.g. a lockout) and first-run seeding.
+WORKER = "worker"
+CLI = "cli"
+WEB = "web"
+SETUP = "setup"
+SYSTEM_ACTORS = (WORKER, CLI, WEB, SETUP)
+
 
 def record(
     session: Session,
@@ -19,7 +27,7 @@ def record(
     reply_id: int | None = None,
     **data: Any,
 ) -> None:
-    """Append an event; actor is 'agent:<handle>' or 'worker'."""
+    """Append an event; actor is 'agent:<handle>' or one of SYSTEM_ACTORS."""
     session.add(
         Event(
             actor=actor, kind=kind, case_id=case_id, post_id=post_id, reply_id=reply_id, data=data

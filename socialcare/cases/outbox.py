@@ -14,9 +14,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from socialcare.cases import lengths
-from socialcare.cases.events import record
+from socialcare.cases.events import WORKER, record
 from socialcare.cases.models import Case, Event, Reply
-from socialcare.cases.service import WORKER, apply_brand_reply, latest_customer_post
+from socialcare.cases.service import apply_brand_reply, latest_customer_post
 from socialcare.cases.work import get_case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound, RateLimited, ReplyOutcomeUnknown, SourceError
@@ -55,7 +55,7 @@ def create_reply(*, session: Session, case_id: int, agent: Agent, text: str) -> 
 
 
 def _reply_event(
-    session: Session, reply: Reply, kind: str, *, actor: str = "worker", **data: Any
+    session: Session, reply: Reply, kind: str, *, actor: str = WORKER, **data: Any
 ) -> None:
     """An audit event about reply (on its case), by the worker unless actor says who."""
     record(session, actor=actor, kind=kind, case_id=reply.case_id, reply_id=reply.id, **data)

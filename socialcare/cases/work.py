@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from socialcare.auth.service import agent_by_handle
-from socialcare.cases.events import record
+from socialcare.cases.events import WORKER, record
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound
@@ -164,7 +164,7 @@ def release_expired_claims(*, session: Session, now: datetime) -> int:
             )
         )
         if changed:
-            record(session, actor="worker", kind="claim_expired", case_id=case_id)
+            record(session, actor=WORKER, kind="claim_expired", case_id=case_id)
     return len(ids)
 
 
@@ -190,8 +190,6 @@ def age_overdue(*, session: Session, now: datetime) -> int:
             continue
         case.priority = raise_priority(case.priority)
         case.escalated = True
-        record(
-            session, actor="worker", kind="sla_breached", case_id=case.id, priority=case.priority
-        )
+        record(session, actor=WORKER, kind="sla_breached", case_id=case.id, priority=case.priority)
         count += 1
     return count

@@ -8,6 +8,7 @@ from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from socialcare.cases.events import SYSTEM_ACTORS
 from socialcare.cases.models import Event
 
 AUDIT_LIMIT = 500
@@ -36,11 +37,7 @@ def audit_rows(
     """Events newest first; agent is a handle (agent:HANDLE) or an actor such as worker."""
     stmt = select(Event)
     if agent:
-        actor = (
-            agent
-            if ":" in agent or agent in ("worker", "cli", "web", "setup")
-            else (f"agent:{agent}")
-        )
+        actor = agent if ":" in agent or agent in SYSTEM_ACTORS else (f"agent:{agent}")
         stmt = stmt.where(Event.actor == actor)
     if since is not None:
         stmt = stmt.where(Event.at >= since)
