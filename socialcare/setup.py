@@ -44,19 +44,30 @@ def ensure_demo_agent(*, session: Session) -> Agent | None:
     )
 
 
-def ensure_replay_feed(*, session: Session, files: list[Path], speedup: float) -> Account:
-    """The replay feed account for these files (one per set of files)."""
+def ensure_replay_feed(
+    *,
+    session: Session,
+    files: list[Path],
+    speedup: float,
+    today: bool = False,
+    backfill_seconds: float = 0.0,
+) -> Account:
+    """The replay feed account for these files (one per set of files). today: on today's clock
+    at the posts' own pace (speedup 1), the first backfill_seconds loaded at once as the hours
+    before now (sources/replay.py); otherwise on their original clock, speedup times faster."""
     resolved = [str(Path(f).resolve()) for f in files]
     name = "replay:" + "+".join(Path(f).stem for f in resolved)
+    clock = {"today": True, "backfill_seconds": backfill_seconds, "speedup": 1.0}
+    wanted = clock if today else {"today": False, "speedup": speedup}
     account = ensure_account(
         session=session,
         platform="twcs",
         handle=name[:64],
         source="replay",
         polled=True,
-        config={"files": resolved, "speedup": speedup},
+        config={"files": resolved, **wanted},
     )
-    account.config = {**account.config, "files": resolved, "speedup": speedup, "polled": True}
+    account.config = {**account.config, "files": resolved, **wanted, "polled": True}
     return account
 
 

@@ -117,7 +117,8 @@ class FetchResult:
     """What one poll found, or one page of it (see fetch_pages).
 
     cursors: the account's new cursor state, stored only in the transaction that stores posts.
-    observed_at: the source's clock at the poll (a replay's virtual clock; otherwise now).
+    observed_at: the source's clock at the poll (a replay's virtual clock; otherwise now); None:
+      each post as seen at its public time (a backfill).
     next_poll_in: seconds until the source wants to be polled again, if it has an opinion.
     min_poll_in: a budgeted source's floor for the next poll (the flow then adapts the interval
       to the flow of mentions, never below it); None leaves pacing to next_poll_in.
@@ -128,7 +129,7 @@ class FetchResult:
 
     posts: list[IncomingPost]
     cursors: dict[str, Any]
-    observed_at: datetime
+    observed_at: datetime | None
     next_poll_in: float | None = None
     exhausted: bool = False
     requests_made: int = 0

@@ -92,6 +92,7 @@ def _environment(tmp_path: Path, database_url: str, redis_url: str | None) -> di
     env.update(
         DATABASE_URL=database_url,
         SOCIALCARE_DATA_DIR=str(tmp_path / "var"),
+        REPLAY_CLOCK="original",
         REPLAY_SPEEDUP="100000",
         REPLAY_MAX_GAP_SECONDS="60",
         SWEEP_INTERVAL_SECONDS="5",

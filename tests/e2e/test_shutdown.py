@@ -277,6 +277,7 @@ def test_socialcare_run_stops_within_ten_seconds_and_every_delivered_post_reache
     # sweep of the second run re-enqueue anything whose message did not survive.
     job = MainJob(
         tmp_path,
+        REPLAY_CLOCK="original",
         REPLAY_SPEEDUP="3000",
         REPLAY_MAX_GAP_SECONDS="60",
         POLL_INTERVAL_SECONDS="1",

@@ -134,7 +134,10 @@ def test_the_bundled_sample_and_the_shared_files_parse(clock):
     bundled = twcs.load_posts(
         [twcs.Path(replay.__file__).parent.parent / "data" / "twcs_sample.csv"]
     )
-    assert len(bundled) == 1000
+    assert len(bundled) == 816
+    # One stretch of real traffic (a quiet afternoon, then the evening rush), so a replay on
+    # today's clock never sits in a years-long gap.
+    assert bundled[-1].created_at - bundled[0].created_at < timedelta(hours=15)
     random = twcs.load_posts([SHARED_DATA / "twcs" / "twcs_random_5000.csv"])
     assert len(random) == 5000
     assert all(p.created_at.tzinfo is not None for p in random)
@@ -187,3 +190,77 @@ def test_nul_and_bytes_that_are_not_utf8_become_u_fffd_and_their_rows_are_named(
     }
     assert {p.external_id: p.author_external_id for p in loaded.posts}["4"] == "11\ufffd"
     assert loaded.replaced == ("1", "2", "4")  # row 3's U+FFFD was in the file: not replaced
+
+
+def _today(path: Path, backfill: float) -> AccountRef:
+    return _account(path, today=True, backfill_seconds=backfill, speedup=1.0)
+
+
+def test_on_todays_clock_the_backfill_lands_in_the_hours_before_now_as_seen_when_posted(
+    tmp_path, clock
+):
+    source = replay.ReplaySource(max_gap_seconds=3600)
+    account = _today(_write(tmp_path, ROWS), backfill=360)  # the first 6 minutes: rows 1 and 2
+    first = source.fetch(account, {})
+    assert [p.external_id for p in first.posts] == ["1", "2"]
+    assert first.observed_at is None  # each as seen at its own public time
+    start = clock.now
+    assert [p.created_at for p in first.posts] == [
+        start - timedelta(minutes=6),
+        start - timedelta(minutes=1),
+    ]
+    again = source.fetch(account, first.cursors)
+    assert again.posts == [] and again.observed_at == start and not again.exhausted
+
+
+def test_on_todays_clock_posts_arrive_at_their_own_pace_with_their_delays_kept(tmp_path, clock):
+    source = replay.ReplaySource(max_gap_seconds=3600)
+    account = _today(_write(tmp_path, ROWS), backfill=360)
+    first = source.fetch(account, {})
+    clock.now += timedelta(minutes=3)
+    early = source.fetch(account, first.cursors)
+    assert early.posts == []  # row 3 was written 4 minutes after the backfill's end
+    clock.now += timedelta(minutes=1)
+    live = source.fetch(account, early.cursors)
+    assert [p.external_id for p in live.posts] == ["3"]
+    assert live.posts[0].created_at == clock.now == live.observed_at
+    # The brand's reply came 5 minutes after the customer's post, and still does.
+    assert first.posts[1].created_at - first.posts[0].created_at == timedelta(minutes=5)
+
+
+def test_on_todays_clock_a_long_idle_stretch_is_skipped_not_dated_in_the_past(tmp_path, clock):
+    source = replay.ReplaySource(max_gap_seconds=3600)
+    account = _today(_write(tmp_path, ROWS), backfill=720)  # rows 1 to 3
+    first = source.fetch(account, {})
+    assert len(first.posts) == 3
+    clock.now += timedelta(seconds=30)
+    # Row 4 was written almost 8 hours later: the gap is skipped, it is due now.
+    last = source.fetch(account, first.cursors)
+    assert [p.external_id for p in last.posts] == ["4"]
+    assert last.posts[0].created_at == clock.now == last.observed_at
+    assert last.exhausted
+
+
+def test_on_todays_clock_a_stop_pauses_the_replay_and_a_restart_goes_on(tmp_path, clock):
+    source = replay.ReplaySource(max_gap_seconds=600)
+    account = _today(_write(tmp_path, ROWS), backfill=360)
+    first = source.fetch(account, {})
+    clock.now += timedelta(days=2)  # socialcare was stopped for two days
+    resumed = source.fetch(account, first.cursors)
+    assert resumed.posts == []  # row 3 is 4 minutes of the replay away, not two days overdue
+    clock.now += timedelta(minutes=4)
+    later = source.fetch(account, resumed.cursors)
+    assert [p.external_id for p in later.posts] == ["3"]
+    assert later.posts[0].created_at == clock.now
+
+
+def test_a_reply_on_todays_clock_is_dated_now(tmp_path, clock):
+    source = replay.ReplaySource(max_gap_seconds=600)
+    feed = _today(_write(tmp_path, ROWS), backfill=360)
+    first = source.fetch(feed, {})
+    clock.now += timedelta(seconds=42)
+    brand = AccountRef(id=2, platform="twcs", handle="acme", config={})
+    sent = source.send_reply(
+        replay.with_clock(brand, first.cursors, 1.0), in_reply_to="1", text="Hi"
+    )
+    assert sent.created_at == clock.now
