@@ -63,6 +63,8 @@ class Post(Base):
         Index("ix_posts_reply_to", "platform", "in_reply_to_external_id"),
         Index("ix_posts_stage_due", "stage", "next_step_at"),
         Index("ix_posts_author", "account_id", "author_external_id"),
+        # The queue's language menu steps through it (socialcare.web.languages.language_menu).
+        Index("ix_posts_language", "language"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

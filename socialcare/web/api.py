@@ -26,10 +26,10 @@ from socialcare.cases.events import record
 from socialcare.cases.lengths import rule_for
 from socialcare.cases.models import Case, Reply
 from socialcare.errors import Conflict, Forbidden, NotFound
-from socialcare.posts.models import Account
+from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Agent, Team
 from socialcare.web import api_models as m
-from socialcare.web import queries
+from socialcare.web import floor_view, queries
 from socialcare.web.audit import audit_rows, parse_when
 from socialcare.web.deps import SessionDep, request_now
 from socialcare.web.pages import queue_filter
@@ -133,6 +133,7 @@ def case_out(session: Session, case: Case) -> m.CaseOut:
         escalated=bool(case.escalated),
         closed_at=case.closed_at,
         close_reason=case.close_reason,
+        language=session.scalar(select(Post.language).where(Post.id == case.root_post_id)),
     )
 
 
@@ -199,6 +200,7 @@ def _detail(request: Request, session: Session, actor: Any, case_id: int) -> m.C
                 text=p.text,
                 created_at=p.created_at,
                 in_reply_to_external_id=p.in_reply_to_external_id,
+                language=p.language,
             )
             for p in detail.posts
         ],
@@ -399,12 +401,13 @@ def delete_canned(session: SessionDep, actor: CannedManager, canned_id: RowId) -
 @router.get("/floor", response_model=m.FloorOut)
 def floor(request: Request, session: SessionDep, actor: FloorReader) -> Any:
     """Who holds what, what is about to breach, who asked for a lead."""
-    data = queries.floor(session, now=request_now(request))
+    data = floor_view.floor(session, now=request_now(request))
     return m.FloorOut(
         held=data["held"],
         soon=data["soon"],
         asked=data["asked"],
         per_agent=dict(data["per_agent"]),
+        by_language=dict(data["by_language"]),
     )
 
 

@@ -41,6 +41,7 @@ class CaseOut(BaseModel):
     escalated: bool
     closed_at: datetime | None
     close_reason: str | None
+    language: str | None = None  # of the first post: ISO 639-1, "und", or null (not detected)
 
 
 class PostOut(BaseModel):
@@ -51,6 +52,7 @@ class PostOut(BaseModel):
     text: str
     created_at: datetime
     in_reply_to_external_id: str | None
+    language: str | None = None
 
 
 class ReplyOut(BaseModel):
@@ -233,3 +235,4 @@ class FloorOut(BaseModel):
     soon: list[QueueRow]
     asked: list[QueueRow]
     per_agent: dict[str, int]
+    by_language: dict[str, int] = {}  # open cases per language of their first post

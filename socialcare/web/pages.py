@@ -21,9 +21,10 @@ from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.ids import in_range
 from socialcare.routing.models import Agent, Team
 from socialcare.routing.rules import PRIORITY_ORDER
-from socialcare.web import queries
+from socialcare.web import floor_view, queries
 from socialcare.web.audit import audit_rows, parse_when
 from socialcare.web.deps import SessionDep, request_now, templates
+from socialcare.web.languages import NOT_DETECTED, is_language_code, language_menu
 from socialcare.web.params import RowIdQuery
 from socialcare.web.security import (
     AuditReader,
@@ -49,9 +50,14 @@ def queue_filter(
     platform: str | None = None,
     priority: str | None = None,
     topic: str | None = None,
+    language: str | None = None,
 ) -> queries.QueueFilter:
-    """The queue filters from query parameters; 400 for a status or priority that cannot be."""
+    """The queue filters from query parameters; 400 for a status, priority or language that
+    cannot be."""
     status, priority = blank_to_none(status), blank_to_none(priority)
+    language = blank_to_none(language)
+    if language is not None and not is_language_code(language.lower()):
+        raise HTTPException(400, "language must be an ISO 639-1 code (en, fa, ru, ...) or und")
     if status is not None and status not in OPEN_STATUSES:
         raise HTTPException(400, f"status must be one of {', '.join(OPEN_STATUSES)}")
     if priority is not None and priority not in PRIORITY_ORDER:
@@ -62,6 +68,7 @@ def queue_filter(
         platform=blank_to_none(platform),
         priority=priority,
         topic=blank_to_none(topic),
+        language=language.lower() if language else None,
     )
 
 
@@ -119,6 +126,7 @@ def queue_page(
         priorities=PRIORITY_ORDER,
         platforms=queries.distinct_values(session, Case.platform),
         topics=queries.distinct_values(session, Case.topic),
+        languages=language_menu(session),
         # Kept for older templates and links: the plain team/status values.
         team=f.team,
         status=f.status,
@@ -178,7 +186,7 @@ def case_page(request: Request, session: SessionDep, actor: QueueReader, case_id
 def floor_page(request: Request, session: SessionDep, actor: FloorReader) -> Response:
     """The lead's view: who holds what and for how long, what is about to breach, who asked."""
     now = request_now(request)
-    context = {"actor": actor, **queries.floor(session, now=now)}
+    context = {"actor": actor, "not_detected": NOT_DETECTED, **floor_view.floor(session, now=now)}
     return templates.TemplateResponse(request, "floor.html", context)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, aliased, object_session
 
 from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
 from socialcare.config import Settings
@@ -53,6 +53,7 @@ class QueueRow:
     sla_label: str
     overdue: bool
     viewers: list[str] = field(default_factory=list)  # who has the case open (for the API)
+    language: str | None = None  # of the root post: ISO 639-1, "und", or None (not detected)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; timestamps in ISO 8601."""
@@ -77,6 +78,8 @@ class CaseDetail:
     events: list[Event] = field(default_factory=list)
     earlier: list[Case] = field(default_factory=list)  # the customer's other cases, newest first
     reply_urls: dict[int, str] = field(default_factory=dict)  # a sent reply's public page
+    language: str | None = None  # of the case's first post
+    routed: str | None = None  # why the case went to its first team (the case_opened event)
 
 
 def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -157,6 +160,7 @@ class QueueFilter:
     platform: str | None = None
     priority: str | None = None
     topic: str | None = None
+    language: str | None = None  # of the case's first post
 
 
 def _queue_filters(stmt: Select[Any], f: QueueFilter) -> Select[Any]:
@@ -171,6 +175,10 @@ def _queue_filters(stmt: Select[Any], f: QueueFilter) -> Select[Any]:
         stmt = stmt.where(Case.priority == f.priority)
     if f.topic:
         stmt = stmt.where(Case.topic == f.topic)
+    if f.language:
+        root = aliased(Post)
+        first = select(root.id).where(root.id == Case.root_post_id, root.language == f.language)
+        stmt = stmt.where(first.correlate_except(root).exists())
     return stmt
 
 
@@ -207,6 +215,7 @@ def queue_rows(
             Case.opened_at,
             Case.sla_due_at,
             Case.first_response_at,
+            Post.language,
         )
         .select_from(Case)
         .outerjoin(Post, Case.root_post_id == Post.id)
@@ -252,6 +261,7 @@ def queue_rows(
                 ),
                 sla_label=label,
                 overdue=overdue,
+                language=r.language,
             )
         )
     return rows, int(total)
@@ -366,7 +376,12 @@ def case_detail(session: Session, case_id: int, *, server: str = "") -> CaseDeta
             )
         )
     }
+    events_list = list(events)
+    opened = next((e for e in events_list if e.kind == "case_opened"), None)
+    routed = str((opened.data or {}).get("rule") or "") if opened is not None else ""
     return CaseDetail(
+        language=next((p.language for p in posts if p.id == case.root_post_id), None),
+        routed=routed or None,
         earlier=list(earlier),
         case=case,
         account=account,
@@ -376,12 +391,9 @@ def case_detail(session: Session, case_id: int, *, server: str = "") -> CaseDeta
         score=score,
         reasons=reason_labels(score.reasons) if score is not None else [],
         replies=replies_list,
-        events=list(events),
+        events=events_list,
         reply_urls=links,
     )
-
-
-BREACH_WINDOW_SECONDS = 900
 
 
 def sources(session: Session, *, now: datetime, settings: Settings) -> dict[str, Any]:
@@ -389,32 +401,4 @@ def sources(session: Session, *, now: datetime, settings: Settings) -> dict[str,
     return {
         "accounts": ingestion_status(session=session, now=now, settings=settings),
         "incidents": recent_incidents(session=session, now=now),
-    }
-
-
-def floor(session: Session, *, now: datetime) -> dict[str, Any]:
-    """What a lead watches: claims held (longest first), cases about to breach or already late,
-    cases whose agent asked for a lead, and how many cases each person holds."""
-    held, _ = queue_rows(session, now=now, limit=QUEUE_LIMIT, where=QueueFilter(status="claimed"))
-    held.sort(key=lambda r: r.claimed_at or now)
-    waiting, _ = queue_rows(session, now=now, limit=QUEUE_LIMIT, where=QueueFilter())
-    soon = [
-        r
-        for r in waiting
-        if r.first_response_at is None
-        and r.sla_due_at is not None
-        and (r.sla_due_at - now).total_seconds() <= BREACH_WINDOW_SECONDS
-    ]
-    soon.sort(key=lambda r: r.sla_due_at or now)
-    asked = [r for r in waiting if r.needs_lead]
-    per_agent: dict[str, int] = {}
-    for r in held:
-        if r.claimed_by:
-            per_agent[r.claimed_by] = per_agent.get(r.claimed_by, 0) + 1
-    return {
-        "held": held,
-        "soon": soon,
-        "asked": asked,
-        "per_agent": sorted(per_agent.items()),
-        "now": now,
     }

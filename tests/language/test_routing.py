@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,7 +29,9 @@ def _team(session: Session, name: str, languages: list[str]) -> Team:
     return team
 
 
-def test_the_default_teams_read_english(session: Session) -> None:
+def test_the_default_teams_read_english_and_keep_english_and_unknown_posts(
+    session: Session,
+) -> None:
     teams = ensure_default_teams(session=session)
     assert {t.name: t.languages for t in teams} == {
         "billing": ["en"],
@@ -38,33 +39,26 @@ def test_the_default_teams_read_english(session: Session) -> None:
         "swat": ["en"],
         "tech": ["en"],
     }
+    for language in ("en", "und", None):
+        team, reason = choose_team(session=session, inp=_inp(language))
+        assert (team.name, reason) == ("billing", "money to billing")
 
 
-@pytest.mark.parametrize("language", ["en", "und", None])
-def test_a_post_the_rules_team_reads_or_of_unknown_language_stays_with_the_rule(
-    session: Session, language: str | None
+def test_a_post_goes_to_a_team_listing_its_language_then_one_reading_any_then_the_fallback(
+    session: Session,
 ) -> None:
-    team, reason = choose_team(session=session, inp=_inp(language))
-    assert (team.name, reason) == ("billing", "money to billing")
-
-
-def test_a_language_no_team_reads_goes_to_the_fallback_team_saying_why(session: Session) -> None:
     team, reason = choose_team(session=session, inp=_inp("fa"))
-    assert team.name == "care"
-    assert reason == "language fa: no team reads it, sent to care"
+    assert (team.name, reason) == ("care", "language fa: no team reads it, sent to care")
     named, why = choose_team(session=session, inp=_inp("fa"), fallback="triage")
     assert (named.name, why) == ("triage", "language fa: no team reads it, sent to triage")
 
-
-def test_a_team_that_lists_the_language_takes_it_before_one_that_reads_any(
-    session: Session,
-) -> None:
-    ensure_default_teams(session=session)
     _team(session, "anything", [])
     _team(session, "tehran", ["fa", "en"])
     team, reason = choose_team(session=session, inp=_inp("fa"))
-    assert team.name == "tehran"
-    assert reason == "language fa: billing does not read it, sent to tehran"
+    assert (team.name, reason) == (
+        "tehran",
+        "language fa: billing does not read it, sent to tehran",
+    )
     team, reason = choose_team(session=session, inp=_inp("ru"))
     assert (team.name, reason) == (
         "anything",
@@ -72,16 +66,9 @@ def test_a_team_that_lists_the_language_takes_it_before_one_that_reads_any(
     )
 
 
-def test_a_team_reading_any_language_keeps_every_post(session: Session) -> None:
-    (billing,) = [t for t in ensure_default_teams(session=session) if t.name == "billing"]
-    set_languages(session=session, team=billing, languages=[], actor="test")
-    _team(session, "moscow", ["ru"])
-    assert choose_team(session=session, inp=_inp("ru"))[0].name == "billing"
-    event = session.scalars(select(Event).where(Event.kind == "team_languages")).one()
-    assert event.data == {"team": "billing", "languages": []}
-
-
-def test_an_active_agents_languages_are_their_teams_too(session: Session) -> None:
+def test_agents_languages_count_while_active_and_a_team_reading_any_keeps_every_post(
+    session: Session,
+) -> None:
     (billing,) = [t for t in ensure_default_teams(session=session) if t.name == "billing"]
     reader = Agent(handle="olga", display_name="Olga", role="agent", languages=["ru"])
     reader.teams.append(billing)
@@ -91,3 +78,8 @@ def test_an_active_agents_languages_are_their_teams_too(session: Session) -> Non
     reader.active = False
     session.flush()
     assert choose_team(session=session, inp=_inp("ru"))[0].name == "care"
+
+    set_languages(session=session, team=billing, languages=[], actor="test")
+    assert choose_team(session=session, inp=_inp("ru"))[0].name == "billing"
+    event = session.scalars(select(Event).where(Event.kind == "team_languages")).one()
+    assert event.data == {"team": "billing", "languages": []}

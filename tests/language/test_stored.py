@@ -88,6 +88,7 @@ def test_migration_0011_adds_the_columns_and_the_default_teams_read_english(
             )
     upgrade(settings, "0011")
     assert "language" in _columns(engine, "posts")
+    assert "ix_posts_language" in {i["name"] for i in inspect(engine).get_indexes("posts")}
     assert "languages" in _columns(engine, "agents")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT name, languages FROM teams ORDER BY name")).all()

@@ -29,6 +29,7 @@ DEFAULT_TEAMS = ("swat", "tech", "billing", "care")
 def upgrade() -> None:
     with op.batch_alter_table("posts") as batch:
         batch.add_column(sa.Column("language", sa.String(8), nullable=True))
+    op.create_index("ix_posts_language", "posts", ["language"])
     for table in ("teams", "agents"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("languages", JSON, nullable=False, server_default="[]"))
@@ -40,5 +41,6 @@ def downgrade() -> None:
     for table in ("agents", "teams"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("languages")
+    op.drop_index("ix_posts_language", table_name="posts")
     with op.batch_alter_table("posts") as batch:
         batch.drop_column("language")
