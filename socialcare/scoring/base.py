@@ -19,3 +19,11 @@ class SentimentModel(Protocol):
     name: str
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
+
+
+class ComplaintScorer(Protocol):
+    """p(complaint) for a batch of texts (scoring.complaint.ComplaintModel or a test double)."""
+
+    name: str
+
+    def predict(self, texts: Sequence[str]) -> list[float]: ...

@@ -180,6 +180,61 @@ class SentenceEncoder:
         return out
 
 
+BASE, FINETUNED = "base", "finetuned"
+BRANCHES = (BASE, FINETUNED)
+
+
+class Trunk:
+    """The encoder with a fine-tuned copy of its top layers beside its own: embeddings and the
+    bottom layers run once, then each branch a head reads (BASE: the encoder's own top layers,
+    FINETUNED: the copies) from there. With no copies (top empty) both branches are the base."""
+
+    def __init__(self, encoder: SentenceEncoder, top: nn.ModuleList | None = None) -> None:
+        top = top if top is not None else nn.ModuleList()
+        if len(top) > encoder.n_layers:
+            raise ModelError(f"{len(top)} fine-tuned layers, {encoder.n_layers} encoder layers")
+        self.encoder = encoder
+        self.top = top
+        self.split = encoder.n_layers - len(top)  # the layers both branches share
+
+    @torch.inference_mode()
+    def pooled(
+        self, enc: dict[str, torch.Tensor], wanted: dict[str, set[int]]
+    ) -> dict[tuple[str, int], torch.Tensor]:
+        """Mean pools over the attention mask, keyed (branch, layer) for the layers wanted of
+        each branch (0: the embeddings); each layer runs at most once per branch, and a shared
+        layer once for both. Nothing is run above the highest layer wanted."""
+        mask = enc["attention_mask"]
+        hidden = self.encoder.model.embeddings(
+            input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids")
+        )
+        additive = additive_mask(mask, hidden.dtype)
+        out: dict[tuple[str, int], torch.Tensor] = {}
+
+        def keep(branches: Sequence[str], k: int, state: torch.Tensor) -> None:
+            names = [b for b in branches if k in wanted.get(b, ())]
+            if names:
+                pool = mean_pool(state, mask)
+                out.update({(b, k): pool for b in names})
+
+        def step(layer: nn.Module, state: torch.Tensor) -> torch.Tensor:
+            result = layer(state, additive)
+            return result[0] if isinstance(result, tuple) else result
+
+        highest = {b: max(wanted.get(b, ()), default=0) for b in BRANCHES}
+        keep(BRANCHES, 0, hidden)
+        for k in range(1, min(self.split, max(highest.values())) + 1):
+            hidden = step(self.encoder.layers[k - 1], hidden)
+            keep(BRANCHES, k, hidden)
+        own = self.encoder.layers[self.split :]
+        for branch, layers in ((BASE, own), (FINETUNED, self.top)):
+            state = hidden
+            for k in range(self.split + 1, highest[branch] + 1):
+                state = step(layers[k - self.split - 1], state)
+                keep((branch,), k, state)
+        return out
+
+
 @functools.lru_cache(maxsize=2)
 def _cached_encoder(encoder: str, quantize: str) -> SentenceEncoder:
     return SentenceEncoder(encoder or None, quantize)

@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file
@@ -17,9 +17,12 @@ from torch import nn
 from socialcare.errors import ModelError
 from socialcare.scoring.base import LABELS, SentimentModel
 from socialcare.scoring.encoder import (
+    BASE,
     DEFAULT_ENCODER_NAME,
+    FINETUNED,
     MAX_LENGTH,
     SentenceEncoder,
+    Trunk,
     batches,
     default_encoder_dir,
     from_pretrained,
@@ -43,6 +46,7 @@ __all__ = [
     "HFSequenceSentiment",
     "SentenceEncoder",
     "SentimentHead",
+    "builtin_sentiment",
     "default_encoder_dir",
     "default_head_file",
     "get_encoder",
@@ -152,11 +156,17 @@ class EncoderHeadSentiment:
                 f"ENCODER_MODEL={encoder!r}: {self.encoder.dim}-d embeddings, head wants "
                 f"{self.head.in_dim}-d"
             )
-        self.n_top = int(meta.get("finetuned_layers", 0))
+        self.n_top = self._n_top(meta, head_file, encoder)
         self.top = self._top_layers(layer_state, encoder)
         if quantize == "int8" and self.n_top:
             self.top = quantize_linear(self.top).eval()  # type: ignore[assignment]
+        self.trunk = Trunk(self.encoder, self.top)
+        # What the head reads: the top layer's plain mean pool of the fine-tuned branch, or
+        # the frozen encoder's L2-normalised embedding.
+        self.reads = FINETUNED if self.n_top else BASE
+        self.normalised = not self.n_top
         self.batch_size = batch_size
+        self.file = head_file
         self.meta = meta
         self.name = f"builtin:minilm-l6-head@{sha256_files(head_file)[:12]}"
         if self.n_top:
@@ -166,14 +176,22 @@ class EncoderHeadSentiment:
         if quantize != "none":
             self.name += f"+{quantize}"
 
+    def _n_top(self, meta: dict[str, Any], head_file: Path, encoder: str | Path | None) -> int:
+        """The file's finetuned_layers, checked against the encoder's depth."""
+        n_top = meta.get("finetuned_layers", 0)
+        if type(n_top) is not int or not 0 <= n_top <= self.encoder.n_layers:
+            raise ModelError(
+                f"SENTIMENT_MODEL=builtin: {head_file}: finetuned_layers={n_top!r} does not fit "
+                f"the encoder (ENCODER_MODEL={encoder or ''!r}: {self.encoder.n_layers} layers)"
+            )
+        return n_top
+
     def _top_layers(
         self, state: dict[str, torch.Tensor], encoder: str | Path | None
     ) -> nn.ModuleList:
         """Copies of the encoder's top n_top layers with the fine-tuned weights loaded."""
         if not self.n_top:
             return nn.ModuleList()
-        if not 0 < self.n_top <= self.encoder.n_layers:
-            raise ModelError(f"ENCODER_MODEL={encoder!r}: has no top {self.n_top} layers")
         source = self.encoder.layers[-self.n_top :]
         if self.encoder.quantize == "none":
             top = copy.deepcopy(source)
@@ -182,7 +200,10 @@ class EncoderHeadSentiment:
         try:
             top.load_state_dict(state)
         except RuntimeError as exc:
-            msg = f"ENCODER_MODEL={encoder!r}: the fine-tuned layers do not fit: {exc}"
+            msg = (
+                f"SENTIMENT_MODEL=builtin: the fine-tuned layers do not fit "
+                f"ENCODER_MODEL={encoder or ''!r}: {exc}"
+            )
             raise ModelError(msg) from exc
         return top.eval()
 
@@ -275,10 +296,23 @@ class HFSequenceSentiment:
 
 
 @functools.lru_cache(maxsize=4)
+def _builtin(encoder: str, batch_size: int, quantize: str) -> EncoderHeadSentiment:
+    return EncoderHeadSentiment(encoder or None, batch_size=batch_size, quantize=quantize)
+
+
+def builtin_sentiment(
+    encoder: str | Path | None, batch_size: int, quantize: str
+) -> EncoderHeadSentiment:
+    """The process's built-in sentiment model for these ENCODER_MODEL, SCORE_BATCH_SIZE and
+    SCORING_QUANTIZE values (what SENTIMENT_MODEL=builtin loads)."""
+    return _builtin(str(encoder) if encoder else "", batch_size, quantize)
+
+
+@functools.lru_cache(maxsize=4)
 def _load(choice: str, encoder: str, batch_size: int, quantize: str) -> SentimentModel:
     """Load a model once per process for these setting values."""
     if choice.strip().lower() == "builtin":
-        return EncoderHeadSentiment(encoder or None, batch_size=batch_size, quantize=quantize)
+        return builtin_sentiment(encoder, batch_size, quantize)
     return HFSequenceSentiment(choice.strip(), batch_size=batch_size, quantize=quantize)
 
 
