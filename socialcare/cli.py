@@ -94,28 +94,16 @@ def db_upgrade() -> None:
 @import_app.command("twcs")
 def import_twcs(
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    progress_seconds: float = typer.Option(
+        10.0, help="seconds between progress lines when stderr is not a terminal", hidden=True
+    ),
+    page_rows: int = typer.Option(500, min=1, help="rows stored per transaction", hidden=True),
 ) -> None:
-    """Load TWCS CSV files: posts, scores, cases and first responses, as seen at their times."""
-    from socialcare.flows import InlineRunner, import_files
-    from socialcare.sources import twcs
+    """Load TWCS CSV files: posts, scores, cases and first responses, as seen at their times.
+    Progress goes to stderr; interrupted (Ctrl-C), the same command resumes where it stopped."""
+    from socialcare.cli_history import run_import
 
-    # Every file is read whole before anything is stored: a file that is not TWCS CSV ends the
-    # command with one error line and leaves the database as it was.
-    replaced = twcs.load(files).replaced
-    runner = InlineRunner()
-    totals = import_files([str(f) for f in files], enqueue=runner)
-    typer.echo(
-        f"stored {totals['new']} posts ({totals['duplicates']} already stored, "
-        f"{totals['ignored']} not work); scoring and routing..."
-    )
-    steps = runner.drain()
-    typer.echo(f"done: {steps} batches scored and routed")
-    if replaced:
-        shown = ", ".join(replaced[:5]) + (", ..." if len(replaced) > 5 else "")
-        typer.echo(
-            f"note: {len(replaced)} rows had NUL or bytes that are not UTF-8, stored as U+FFFD "
-            f"(tweet ids {shown})"
-        )
+    run_import(files, progress_seconds=progress_seconds, page_rows=page_rows)
 
 
 @accounts_app.command("list")
