@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Event
+from socialcare.posts.models import Post
+from socialcare.posts.service import ensure_account, ingest_posts
 from socialcare.routing.models import Agent, Team
 from socialcare.routing.rules import RouteInput
 from socialcare.routing.service import choose_team, ensure_default_teams, set_languages
+from socialcare.sources.base import IncomingPost
 
 
 def _inp(language: str | None, topic: str = "billing") -> RouteInput:
@@ -83,3 +88,34 @@ def test_agents_languages_count_while_active_and_a_team_reading_any_keeps_every_
     assert choose_team(session=session, inp=_inp("ru"))[0].name == "billing"
     event = session.scalars(select(Event).where(Event.kind == "team_languages")).one()
     assert event.data == {"team": "billing", "languages": []}
+
+
+def test_mixed_posts_ingested_together_each_reach_a_team_that_reads_them(
+    session: Session,
+) -> None:
+    ensure_default_teams(session=session)
+    _team(session, "tehran", ["fa"])
+    _team(session, "moscow", ["ru"])
+    texts = [
+        "@acme my parcel never came and nobody answers",
+        "@acme سفارشم هنوز نرسیده و پشتیبانی هم جواب نمیده",
+        "@acme Мой интернет не работает третий день",
+        "@acme 👍",
+    ]
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    posts = [
+        IncomingPost(
+            platform="x",
+            external_id=str(n),
+            author_external_id=f"c{n}",
+            author_handle=f"c{n}",
+            text=text,
+            created_at=at,
+        )
+        for n, text in enumerate(texts)
+    ]
+    account = ensure_account(session, platform="x", handle="acme", source="x")
+    ingest_posts(session=session, account=account, posts=posts, observed_at=at)
+    stored = session.scalars(select(Post).order_by(Post.external_id)).all()
+    chosen = [choose_team(session=session, inp=_inp(p.language))[0].name for p in stored]
+    assert chosen == ["billing", "tehran", "moscow", "billing"]
