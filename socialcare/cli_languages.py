@@ -25,10 +25,10 @@ def languages_fill(
     transaction (safe to stop and run again)."""
     from socialcare.posts.service import fill_languages
 
-    total = 0
+    total, below = 0, None
     while True:
         with session_scope() as session:
-            done = fill_languages(session=session, batch=batch)
+            done, below = fill_languages(session=session, batch=batch, below=below)
         total += done
         if done < batch:
             break

@@ -359,19 +359,21 @@ def store_cursors(*, session: Session, account: Account, cursors: dict[str, Any]
     account.poll_attempts = 0
 
 
-def fill_languages(*, session: Session, batch: int = 1000) -> int:
-    """Detect the language of up to batch customer posts stored without one, newest first
-    (those stored before languages were detected); returns how many."""
-    rows = session.execute(
-        select(Post.id, Post.text)
-        .where(Post.language.is_(None), Post.is_brand.is_(False))
-        .order_by(Post.id.desc())
-        .limit(batch)
-    ).all()
-    if rows:
-        codes = detect_languages(row.text for row in rows)
-        session.execute(
-            update(Post),
-            [{"id": row.id, "language": code} for row, code in zip(rows, codes, strict=True)],
-        )
-    return len(rows)
+def fill_languages(
+    *, session: Session, batch: int = 1000, below: int | None = None
+) -> tuple[int, int | None]:
+    """Detect the language of up to batch customer posts stored without one (those stored
+    before languages were detected), newest first from below the id given; returns how many,
+    and the lowest id among them (where the next batch starts, None when there were none)."""
+    stmt = select(Post.id, Post.text).where(Post.language.is_(None), Post.is_brand.is_(False))
+    if below is not None:
+        stmt = stmt.where(Post.id < below)
+    rows = session.execute(stmt.order_by(Post.id.desc()).limit(batch)).all()
+    if not rows:
+        return 0, None
+    codes = detect_languages(row.text for row in rows)
+    session.execute(
+        update(Post),
+        [{"id": row.id, "language": code} for row, code in zip(rows, codes, strict=True)],
+    )
+    return len(rows), int(rows[-1].id)

@@ -58,10 +58,11 @@ def test_customer_posts_are_stored_with_their_language_and_filled_when_missing(
 
     # Posts stored before detection existed: NULL until filled, newest first, in batches.
     session.execute(update(Post).values(language=None))
-    assert fill_languages(session=session, batch=3) == 3
+    done, below = fill_languages(session=session, batch=3)
+    assert done == 3
     assert _languages(session) == expected | {"1": None}
-    assert fill_languages(session=session, batch=3) == 1
-    assert fill_languages(session=session, batch=3) == 0
+    assert fill_languages(session=session, batch=3, below=below)[0] == 1
+    assert fill_languages(session=session, batch=3) == (0, None)
     assert _languages(session) == expected
 
 
