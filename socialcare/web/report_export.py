@@ -99,8 +99,12 @@ class ReportOut(BaseModel):
     end: datetime = Field(description="exclusive, in the report's time zone")
     first_day: date
     last_day: date
-    total: FiguresOut
+    total: FiguresOut = Field(description="first response per case")
     previous: FiguresOut | None
+    next_reply: FiguresOut | None = Field(
+        None, description="next reply per customer post (`cases` counts posts)"
+    )
+    next_reply_previous: FiguresOut | None = None
     by_team: list[GroupOut]
     by_priority: list[GroupOut]
     business_hours: FiguresOut | None
@@ -138,6 +142,8 @@ def report_json(report: Report) -> ReportOut:
         last_day=q.last_day,
         total=FiguresOut.model_validate(d.total, from_attributes=True),
         previous=_figures(d.previous),
+        next_reply=_figures(d.next_reply),
+        next_reply_previous=_figures(d.next_reply_previous),
         by_team=[_group(g) for g in d.by_team],
         by_priority=[_group(g) for g in d.by_priority],
         business_hours=_figures(d.business_hours),
@@ -195,7 +201,8 @@ def _row(
 
 
 def report_csv(report: Report) -> str:
-    """One row for the total, then one per team and one per priority; instants in ISO 8601."""
+    """One row for the total, one for every customer post (kind "post", next reply: its cases
+    column counts posts), then one per team and one per priority; instants in ISO 8601."""
     d = report.digest
     local = zone(d.tz)
     start, end = d.start.astimezone(local).isoformat(), d.end.astimezone(local).isoformat()
@@ -203,6 +210,10 @@ def report_csv(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     writer.writerow(_row("total", "total", start, end, d.total, d.previous))
+    if d.next_reply is not None:  # every customer post; its `cases` column counts posts
+        writer.writerow(
+            _row("every customer post", "post", start, end, d.next_reply, d.next_reply_previous)
+        )
     for kind, groups in (("team", d.by_team), ("priority", d.by_priority)):
         for g in groups:
             writer.writerow(_row(g.name, kind, start, end, g.current, g.previous))

@@ -70,21 +70,27 @@ def _line(
     return row
 
 
-def headline_rows(cur: Figures, prev: Figures | None) -> list[dict[str, str]]:
-    """The headline table: every figure beside the previous period's, with the change."""
+def headline_rows(cur: Figures, prev: Figures | None, unit: str = "case") -> list[dict[str, str]]:
+    """The headline table: every figure beside the previous period's, with the change. unit
+    "case": first response per case; "post": next reply per customer post."""
 
     def was(name: str) -> Any:
         return None if prev is None else getattr(prev, name)
 
+    what, wait, sla = (
+        ("Cases", "first response", "Within SLA")
+        if unit == "case"
+        else ("Customer posts", "next reply", "Within next-reply SLA")
+    )
     lines = [
-        ("Cases", "count", "cases", None),
+        (what, "count", "cases", None),
         ("Answered", "count", "answered", None),
         ("Unanswered", "count", "unanswered", True),
-        ("p50 first response", "duration", "p50_s", True),
-        ("p90 first response", "duration", "p90_s", True),
-        ("p95 first response", "duration", "p95_s", True),
-        ("Mean first response", "duration", "mean_s", True),
-        ("Within SLA", "percent", "sla_attainment", False),
+        (f"p50 {wait}", "duration", "p50_s", True),
+        (f"p90 {wait}", "duration", "p90_s", True),
+        (f"p95 {wait}", "duration", "p95_s", True),
+        (f"Mean {wait}", "duration", "mean_s", True),
+        (sla, "percent", "sla_attainment", False),
     ]
     return [_line(label, kind, getattr(cur, n), was(n), low) for label, kind, n, low in lines]
 
@@ -150,6 +156,11 @@ def page_context(report: Report, session: Session) -> dict[str, Any]:
         "period_label": period_label(d),
         "kind": "Daily" if d.period == "day" else "Weekly",
         "head": headline_rows(d.total, d.previous),
+        "posts_head": (
+            None
+            if d.next_reply is None
+            else headline_rows(d.next_reply, d.next_reply_previous, unit="post")
+        ),
         "split": split_rows(d.total, d.previous),
         "has_previous": d.previous is not None,
         "teams": group_rows(d.by_team),

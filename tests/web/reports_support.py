@@ -50,6 +50,9 @@ def assert_json_matches_csv(client: TestClient, params: dict[str, str]) -> None:
     doc = client.get("/api/reports", params=params).json()
     rows = csv_rows(client.get("/reports.csv", params=params).text)
     groups = [("total", {"current": doc["total"], "previous": doc["previous"]})]
+    if doc["next_reply"] is not None:
+        posts = {"current": doc["next_reply"], "previous": doc["next_reply_previous"]}
+        groups.append(("every customer post", posts))
     groups += [(g["name"], g) for g in doc["by_team"] + doc["by_priority"]]
     assert [r["group"] for r in rows] == [name for name, _g in groups]
     for row, (_name, group) in zip(rows, groups, strict=True):

@@ -405,3 +405,21 @@ def test_the_page_shows_whether_the_answer_helped(client: TestClient, session: S
     for row in ('<th scope="row">care</th>', '<th scope="row">ana</th>'):
         assert row in body
     assert body.count("-0.80") == 2 and body.count("+0.50") == 2 and body.count("+1.30") == 2
+
+
+def test_every_customer_posts_wait_is_shown_apart_from_the_cases_first_response(
+    client: TestClient, figures_world: None
+) -> None:
+    body = client.get("/reports").text
+    doc = client.get("/api/reports").json()
+    rows = {(r["kind"], r["group"]): r for r in csv_rows(client.get("/reports.csv").text)}
+    day_posts = sum(1 for c in CASES if DAY <= c[3] < DAY + timedelta(days=1))
+    # No brand post answers any of them here (the cases' first responses are set by hand):
+    # every customer post still waits for the brand's next public reply.
+    assert doc["next_reply"]["cases"] == day_posts == 7
+    assert doc["next_reply"]["answered"] == 0 and doc["next_reply"]["p50_s"] is None
+    assert headline(body, "Customer posts")[:2] == ["7", "3"]
+    assert headline(body, "Unanswered")[:2] == ["1", "0"]  # the case table's row comes first
+    assert "Every customer post: the wait for the brand" in body
+    assert rows[("post", "every customer post")]["unanswered"] == "7"
+    assert rows[("total", "total")]["answered"] == "6"  # the cases' own figures are unchanged
