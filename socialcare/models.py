@@ -9,6 +9,7 @@ from socialcare.metrics.models import DigestDelivery
 from socialcare.posts.models import Account, Post, Score
 from socialcare.routing.models import Agent, Team, agent_teams
 from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
+from socialcare.surge import models as surge_models  # noqa: F401  (the surge tables)
 
 __all__ = [
     "Account",

@@ -1,0 +1,172 @@
+"""Surge flows: observe scored posts (the score step calls it) and send one alert (a task)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from socialcare.config import Settings, get_settings
+from socialcare.db import session_scope, utcnow
+from socialcare.errors import ConfigError, DeliveryError
+from socialcare.flows.base import Enqueue, later
+from socialcare.posts.models import Account, Post, Score
+from socialcare.surge import alerts
+from socialcare.surge.incidents import record
+from socialcare.surge.models import Surge, SurgeAlert, SurgePost
+from socialcare.surge.notify import SurgeMessage, alert_notifier_for, samples_of
+from socialcare.surge.service import ObservedPost, SurgeUpdate, observe
+
+log = logging.getLogger(__name__)
+SEND_STEP = "send_surge_alert"
+
+
+def surge_url(settings: Settings, surge_id: int) -> str | None:
+    """The incident's page in the web app, when BASE_URL says where that is."""
+    if not settings.base_url:
+        return None
+    return f"{settings.base_url.rstrip('/')}/surges/{surge_id}"
+
+
+def build_message(*, session: Session, surge_id: int, settings: Settings) -> SurgeMessage:
+    """The alert for a surge as it stands now (count and rate live)."""
+    surge = session.get(Surge, surge_id)
+    if surge is None:
+        raise DeliveryError(f"surge {surge_id} does not exist", permanent=True)
+    account = session.get(Account, surge.account_id)
+    texts = list(
+        session.execute(
+            select(Post.text)
+            .join(SurgePost, SurgePost.post_id == Post.id)
+            .where(SurgePost.surge_id == surge_id)
+            .order_by(SurgePost.similarity.desc(), Post.id)
+            .limit(3)
+        ).scalars()
+    )
+    return SurgeMessage(
+        surge_id=surge.id,
+        account=f"{account.platform}:@{account.handle}" if account else f"#{surge.account_id}",
+        title=surge.title,
+        started_at=surge.started_at,
+        detected_at=surge.detected_at,
+        post_count=surge.post_count,
+        rate_per_hour=surge.rate_per_hour,
+        expected_per_hour=surge.expected_per_hour,
+        samples=samples_of(texts),
+        url=surge_url(settings, surge.id),
+    )
+
+
+def send_surge_alert(
+    alert_id: int,
+    *,
+    enqueue: Enqueue,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Claim one alert, send it, record the outcome; returns the alert's state afterwards."""
+    settings = settings or get_settings()
+    with session_scope(settings) as session:
+        if not alerts.claim_alert(session=session, alert_id=alert_id, now=now or utcnow()):
+            current = session.get(SurgeAlert, alert_id)
+            return current.state if current else "missing"
+        alert = session.get(SurgeAlert, alert_id)
+        assert alert is not None
+        recipient = alerts.recipient_of(alert)
+        surge_id = alert.surge_id
+    try:
+        with session_scope(settings) as session:
+            message = build_message(session=session, surge_id=surge_id, settings=settings)
+        try:
+            notifier = alert_notifier_for(recipient, settings=settings)
+        except ConfigError as exc:
+            raise DeliveryError(str(exc), permanent=True) from None
+        result = notifier.send_alert(message)
+    except Exception as exc:
+        with session_scope(settings) as session:
+            state = alerts.record_failure(
+                session=session,
+                alert_id=alert_id,
+                error=exc,
+                max_attempts=settings.max_attempts,
+                now=now or utcnow(),
+            )
+        log.warning("surge alert %s not delivered (%s): %s", alert_id, state, exc)
+        if not isinstance(exc, DeliveryError):
+            raise
+        return state
+    with session_scope(settings) as session:
+        alerts.record_sent(session=session, alert_id=alert_id, result=result, now=now or utcnow())
+        record(
+            session,
+            surge_id,
+            "alerted",
+            at=now or utcnow(),
+            detail={"channel": result.channel, "target": result.target},
+        )
+    log.info("surge alert %s sent to %s", alert_id, result.target)
+    return "sent"
+
+
+def observe_scored(
+    *,
+    session: Session,
+    embeddings: Mapping[int, Any],
+    enqueue: Enqueue,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[SurgeUpdate]:
+    """After scoring, in the score step's transaction: observe the scored posts (post id ->
+    the encoder's embedding) and enqueue the alerts of any surge opened, after commit.
+
+    Detection time is the source's clock (the latest observed_at, plus the time since that
+    post was ingested): the wall clock for live platforms, the replay's clock for replays."""
+    if not embeddings:
+        return []
+    rows = session.execute(
+        select(
+            Post.id,
+            Post.account_id,
+            Post.created_at,
+            Score.topic,
+            Post.case_id,
+            Post.observed_at,
+            Post.ingested_at,
+        )
+        .outerjoin(Score, Score.post_id == Post.id)
+        .where(Post.id.in_(list(embeddings)), Post.is_brand.is_(False))
+    ).all()
+    if not rows:
+        return []
+    wall = utcnow()
+    clock = now or max(r.observed_at + (wall - r.ingested_at) for r in rows)
+    posts = [
+        ObservedPost(
+            r.id, r.account_id, r.created_at, embeddings[r.id], r.topic or "other", r.case_id
+        )
+        for r in rows
+    ]
+    updates = observe(session=session, posts=posts, settings=settings, now=clock)
+    for update in updates:
+        for alert_id in update.alert_ids:
+            later(session, enqueue, SEND_STEP, alert_id)
+    return updates
+
+
+def embeddings_of(
+    *, session: Session, post_ids: Sequence[int], settings: Settings
+) -> dict[int, Any]:
+    """The shared encoder's embeddings of stored posts, for a score step whose scorer does not
+    hand its own over (one more encoder pass)."""
+    from socialcare.scoring.encoder import get_encoder
+
+    rows = session.execute(select(Post.id, Post.text).where(Post.id.in_(list(post_ids)))).all()
+    if not rows:
+        return {}
+    encoder = get_encoder(settings.encoder_model, settings.scoring_quantize)
+    vectors = encoder.encode([r.text for r in rows]).numpy()
+    return {int(r.id): vectors[i] for i, r in enumerate(rows)}
