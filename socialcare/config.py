@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     )
     replay_speedup: float = Field(60.0, alias="REPLAY_SPEEDUP", gt=0)
     replay_max_gap_seconds: float = Field(120.0, alias="REPLAY_MAX_GAP_SECONDS", gt=0)
+    replay_clock: Literal["today", "original"] = Field("today", alias="REPLAY_CLOCK")
+    replay_backfill_seconds: float = Field(21600.0, alias="REPLAY_BACKFILL_SECONDS", ge=0)
 
     sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
     encoder_model: str = Field("", alias="ENCODER_MODEL")
@@ -97,6 +99,10 @@ class Settings(BaseSettings):
     business_holidays: str = Field("", alias="BUSINESS_HOLIDAYS")
     scoring_quantize: Literal["none", "int8"] = Field("none", alias="SCORING_QUANTIZE")
     score_batch_size: int = Field(32, alias="SCORE_BATCH_SIZE", ge=1, le=1024)
+    # Posts one scoring task claims: its own, then others waiting, oldest first.
+    score_max_batch: int = Field(256, alias="SCORE_MAX_BATCH", ge=1, le=4096)
+    # Torch threads of a scorer worker (unset: the cores this machine lets the process use).
+    scorer_threads: int | None = Field(None, alias="SCORER_THREADS", ge=1, le=512)
     urgency_thresholds: Annotated[tuple[float, float, float], NoDecode] = Field(
         (0.70, 0.45, 0.25), alias="URGENCY_THRESHOLDS"
     )

@@ -6,7 +6,11 @@ Broker: BROKER_URL if set, else REDIS_URL, else the embedded file-system broker 
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 # Every model in the metadata in every worker and beat process: a flush orders its tables by
@@ -14,9 +18,20 @@ from kombu import Queue
 import socialcare.models  # noqa: F401
 from socialcare.config import Settings, get_settings
 from workers.logging_setup import install
+from workers.roles import limit_threads, set_up_scorer, torch_threads
 
+log = logging.getLogger(__name__)
+
+# Three queues by kind of work. The score queue carries model batches and is served by scorer
+# workers (the Procfile's `scorer`: concurrency 1, torch threads = its cores). The default and
+# control queues carry I/O (routing, replies, reconciles, digests; polls and the sweep) and are
+# served by the Procfile's `worker`, whose processes never wait behind a model batch. Routing
+# stays with the I/O: it is short database work, and behind a model batch it would wait for it.
 QUEUE = "socialcare"
 CONTROL_QUEUE = "socialcare.control"
+SCORE_QUEUE = "socialcare.score"
+SCORE_TASKS = ("socialcare.score_posts",)
+IO_QUEUES = (QUEUE, CONTROL_QUEUE)
 CONTROL_TASKS = (
     "socialcare.poll_account",
     "socialcare.poll_due",
@@ -67,10 +82,14 @@ def configure(app: Celery, settings: Settings) -> None:
         task_time_limit=TASK_TIME_LIMIT,
         task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
         task_default_queue=QUEUE,
-        # Polls and the sweep have a queue of their own that every worker also consumes, so a
-        # scoring backlog never delays the next poll (workers take from both in turn).
-        task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),
-        task_routes={name: {"queue": CONTROL_QUEUE} for name in CONTROL_TASKS},
+        # Polls and the sweep have a queue of their own, so a backlog of replies or routing
+        # never delays the next poll (an I/O worker takes from both in turn); scoring has its
+        # own, served by scorer workers.
+        task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE), Queue(SCORE_QUEUE)),
+        task_routes={
+            **{name: {"queue": CONTROL_QUEUE} for name in CONTROL_TASKS},
+            **{name: {"queue": SCORE_QUEUE} for name in SCORE_TASKS},
+        },
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
         beat_scheduler="workers.beat:DatabaseScheduler",
@@ -85,6 +104,41 @@ def configure(app: Celery, settings: Settings) -> None:
         },
         timezone="UTC",
     )
+
+
+# This worker's torch threads per pool process and whether it scores, set in its main process
+# (worker_init) before the pool starts and read by each pool process as it starts.
+_role: dict[str, Any] = {"threads": 1, "scorer": False}
+
+
+def on_worker_init(sender: Any = None, **_: Any) -> None:
+    """A worker's kind from the queues it consumes: consuming the score queue makes it a
+    scorer. The thread count goes into the environment its pool processes inherit."""
+    queues = list(sender.app.amqp.queues.consume_from)
+    threads = torch_threads(
+        queues=queues,
+        score_queue=SCORE_QUEUE,
+        concurrency=int(sender.concurrency or 1),
+        settings=get_settings(),
+    )
+    _role.update(threads=threads, scorer=SCORE_QUEUE in queues)
+    limit_threads(threads)
+
+
+def on_worker_process_init(**_: Any) -> None:
+    """A pool process: a scorer's loads torch with its threads; others keep torch at one."""
+    threads, scorer = int(_role["threads"]), bool(_role["scorer"])
+    if scorer:
+        threads = set_up_scorer(threads)
+    else:
+        limit_threads(threads)
+    log.info("%s process ready: torch threads %d", "scorer" if scorer else "worker", threads)
+
+
+worker_init.connect(on_worker_init, weak=False, dispatch_uid="socialcare.worker_role")
+worker_process_init.connect(
+    on_worker_process_init, weak=False, dispatch_uid="socialcare.worker_process_role"
+)
 
 
 def create_app(settings: Settings | None = None) -> Celery:

@@ -63,12 +63,13 @@ def test_task_retries_back_off_within_the_visibility_timeout(app):
         assert task.acks_late is True
 
 
-def test_polls_and_the_sweep_have_their_own_queue_that_every_worker_consumes(app):
+def test_polls_and_the_sweep_have_their_own_queue_and_scoring_another(app):
     queues = {q.name for q in app.conf.task_queues}
-    assert queues == {"socialcare", "socialcare.control"}
+    assert queues == {"socialcare", "socialcare.control", "socialcare.score"}
     routes = app.conf.task_routes
     assert routes["socialcare.poll_account"]["queue"] == "socialcare.control"
-    assert "socialcare.score_posts" not in routes
+    assert routes["socialcare.score_posts"]["queue"] == "socialcare.score"
+    assert "socialcare.route_posts" not in routes  # routing is I/O: the default queue
 
 
 def test_the_beat_scheduler_is_the_leased_database_one(app):
