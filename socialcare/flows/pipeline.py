@@ -24,23 +24,22 @@ RACE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
 def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:
-    """Score a batch of posts and hand them to routing."""
-    from socialcare.scoring.complaint import get_complaint_model
-    from socialcare.scoring.sentiment import get_sentiment_model
+    """Score these posts and other waiting ones, up to SCORE_MAX_BATCH in one transaction (so a
+    spike is scored at the model's batch speed), and hand them to routing."""
+    from socialcare.scoring.scorer import get_scorer
 
     settings = settings or get_settings()
-    model = get_sentiment_model(settings)
-    complaint_model = get_complaint_model(settings)
+    scorer = get_scorer(settings)
     with session_scope(settings) as session:
         scored = score_posts_service(
             session=session,
             post_ids=post_ids,
-            model=model,
-            complaint_model=complaint_model,
+            scorer=scorer,
             settings=settings,
+            limit=settings.score_max_batch,
         )
-        if scored:
-            later(session, enqueue, "route_posts", scored)
+        for batch in chunks(scored, ROUTE_BATCH):
+            later(session, enqueue, "route_posts", batch)
     return len(scored)
 
 

@@ -18,6 +18,8 @@ from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, 
 
 
 def _overdue_posts(session: Session, settings: Settings, enqueue: Enqueue) -> int:
+    from socialcare.flows.pipeline import ROUTE_BATCH
+
     now = utcnow()
     due = list(
         session.execute(
@@ -50,9 +52,11 @@ def _overdue_posts(session: Session, settings: Settings, enqueue: Enqueue) -> in
             )
             .values(attempts=Post.attempts + 1, next_step_at=now + timedelta(seconds=wait))
         )
-    for chunk in chunks(to_score, settings.score_batch_size):
+    # A scoring task claims up to SCORE_MAX_BATCH waiting posts and routing takes ROUTE_BATCH
+    # in one transaction: one message per such batch is enough.
+    for chunk in chunks(to_score, settings.score_max_batch):
         later(session, enqueue, "score_posts", chunk)
-    for chunk in chunks(to_route, 200):
+    for chunk in chunks(to_route, ROUTE_BATCH):
         later(session, enqueue, "route_posts", chunk)
     return len(to_score) + len(to_route)
 

@@ -3,111 +3,173 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
 
 from socialcare.config import Settings
-from socialcare.db import changed_rows, utcnow
+from socialcare.db import utcnow
 from socialcare.posts.models import STAGE_INGESTED, STAGE_SCORED, Post, Score
 from socialcare.routing.rules import PRIORITY_ORDER
-from socialcare.scoring.base import SentimentModel
 from socialcare.scoring.topics import topic_of
 from socialcare.scoring.urgency import UrgencyInput, priority_for, rescore, urgency
 
-
-class ComplaintScorer(Protocol):
-    """p(complaint) for a batch of texts (scoring.complaint.ComplaintModel or a test double)."""
-
-    name: str
-
-    def predict(self, texts: Sequence[str]) -> list[float]: ...
+if TYPE_CHECKING:
+    from socialcare.scoring.scorer import PostScores, Scorer
 
 
-def _prior_unanswered(session: Session, post: Post) -> int:
-    """The author's earlier posts to this account that no brand post answers."""
-    answered = select(Post.in_reply_to_external_id).where(
-        Post.platform == post.platform,
-        Post.is_brand.is_(True),
-        Post.in_reply_to_external_id.is_not(None),
+def claim_waiting(
+    *, session: Session, post_ids: Sequence[int], limit: int | None = None
+) -> list[Post]:
+    """The given customer posts still waiting for scoring, then (up to limit in all) the other
+    waiting ones that have waited longest, locked for this transaction.
+
+    Two workers never score one post twice, nor spend the model on it twice: on PostgreSQL each
+    claims its rows with FOR UPDATE SKIP LOCKED and holds them until it commits, so the other
+    passes over them (and, once committed, no longer sees them as waiting); on SQLite the
+    transaction holds the database's write lock from its first statement (BEGIN IMMEDIATE), so
+    the second worker reads only after the first committed. The CAS in score_claimed stays as
+    the last word."""
+    waiting = (Post.stage == STAGE_INGESTED, Post.is_brand.is_(False))
+    own = list(
+        session.execute(
+            select(Post)
+            .where(Post.id.in_(set(post_ids)), *waiting)
+            .order_by(Post.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
     )
-    stmt = select(func.count()).where(
-        Post.account_id == post.account_id,
-        Post.author_external_id == post.author_external_id,
-        Post.is_brand.is_(False),
-        Post.created_at < post.created_at,
-        Post.external_id.not_in(answered),
+    room = (limit or 0) - len(own)
+    if room <= 0:
+        return own
+    # next_step_at is the ingest time plus the grace (ix_posts_stage_due serves this order).
+    others = session.execute(
+        select(Post)
+        .where(*waiting, Post.id.not_in([p.id for p in own]))
+        .order_by(Post.next_step_at, Post.id)
+        .limit(room)
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    return [*own, *others]
+
+
+def prior_unanswered(session: Session, posts: Sequence[Post]) -> dict[int, int]:
+    """Per post: its author's earlier posts to the same account that no brand post answers
+    (one grouped query for the whole batch; posts with none are left out)."""
+    if not posts:
+        return {}
+    earlier = aliased(Post)
+    reply = aliased(Post)
+    answered = (
+        select(reply.id)
+        .where(
+            reply.platform == earlier.platform,
+            reply.is_brand.is_(True),
+            reply.in_reply_to_external_id == earlier.external_id,
+        )
+        .exists()
     )
-    return int(session.execute(stmt).scalar_one())
+    stmt = (
+        select(Post.id, func.count(earlier.id))
+        .join(
+            earlier,
+            and_(
+                earlier.account_id == Post.account_id,
+                earlier.author_external_id == Post.author_external_id,
+                earlier.created_at < Post.created_at,
+                earlier.is_brand.is_(False),
+            ),
+        )
+        .where(Post.id.in_([p.id for p in posts]), ~answered)
+        .group_by(Post.id)
+    )
+    return {post_id: int(n) for post_id, n in session.execute(stmt)}
+
+
+def score_claimed(
+    *, session: Session, posts: Sequence[Post], scorer: Scorer, settings: Settings
+) -> list[int]:
+    """Score claimed posts: the model in batches of SCORE_BATCH_SIZE, then one compare-and-set
+    UPDATE for all of them, one grouped count and one insert of the Score rows; returns the ids
+    scored now (those another worker scored meanwhile are left out)."""
+    if not posts:
+        return []
+    results: list[PostScores] = []
+    for start in range(0, len(posts), settings.score_batch_size):
+        chunk = posts[start : start + settings.score_batch_size]
+        results.extend(scorer.score([p.text for p in chunk]))
+    advanced = set(
+        session.execute(
+            update(Post)
+            .where(Post.id.in_([p.id for p in posts]), Post.stage == STAGE_INGESTED)
+            .values(stage=STAGE_SCORED, next_step_at=utcnow(), attempts=0)
+            .returning(Post.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    won = [(p, r) for p, r in zip(posts, results, strict=True) if p.id in advanced]
+    prior = prior_unanswered(session, [p for p, _ in won])
+    reference_sla = float(settings.sla_seconds["P2"])
+    rows = [
+        _score_row(post, result, prior.get(post.id, 0), scorer, settings, reference_sla)
+        for post, result in won
+    ]
+    if rows:
+        session.execute(insert(Score), rows)
+    return [p.id for p, _ in won]
+
+
+def _score_row(
+    post: Post,
+    result: PostScores,
+    prior: int,
+    scorer: Scorer,
+    settings: Settings,
+    reference_sla: float,
+) -> dict[str, Any]:
+    probs, complaint = result.sentiment, result.complaint
+    topic = topic_of(post.text)
+    urgent = urgency(
+        UrgencyInput(
+            negative=probs["negative"],
+            topic=topic,
+            complaint=complaint,
+            complaint_source=f"p(complaint)={complaint:.2f} ({scorer.complaint_name})",
+            followers=post.author_followers,
+            verified=post.author_verified,
+            metrics=post.metrics or {},
+            engagement_per_hour=post.engagement_per_hour,
+            prior_unanswered=prior,
+            waited_seconds=(post.observed_at - post.created_at).total_seconds(),
+            reference_sla_seconds=reference_sla,
+        )
+    )
+    return {
+        "post_id": post.id,
+        "sentiment": max(probs, key=lambda k: probs[k]),
+        "probabilities": {k: round(v, 5) for k, v in probs.items()},
+        "urgency": urgent.score,
+        "priority": priority_for(urgent.score, settings.urgency_thresholds),
+        "topic": topic,
+        "reasons": urgent.reasons,
+        "model": scorer.sentiment_name,
+        "created_at": utcnow(),
+    }
 
 
 def score_posts(
     *,
     session: Session,
     post_ids: Sequence[int],
-    model: SentimentModel,
-    complaint_model: ComplaintScorer,
+    scorer: Scorer,
     settings: Settings,
+    limit: int | None = None,
 ) -> list[int]:
-    """Score the posts still waiting for it (one batch per model); returns the ids scored now."""
-    posts = list(
-        session.execute(
-            select(Post)
-            .where(Post.id.in_(post_ids), Post.stage == STAGE_INGESTED, Post.is_brand.is_(False))
-            .order_by(Post.id)
-        ).scalars()
-    )
-    if not posts:
-        return []
-    texts = [p.text for p in posts]
-    probabilities = model.predict(texts)
-    complaints = complaint_model.predict(texts)
-    reference_sla = float(settings.sla_seconds["P2"])
-    scored: list[int] = []
-    for post, probs, complaint in zip(posts, probabilities, complaints, strict=True):
-        # Compare-and-set: another worker may have scored it since we read it.
-        advanced = changed_rows(
-            session.execute(
-                update(Post)
-                .where(Post.id == post.id, Post.stage == STAGE_INGESTED)
-                .values(stage=STAGE_SCORED, next_step_at=utcnow(), attempts=0)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if not advanced:
-            continue
-        topic = topic_of(post.text)
-        result = urgency(
-            UrgencyInput(
-                negative=probs["negative"],
-                topic=topic,
-                complaint=complaint,
-                complaint_source=f"p(complaint)={complaint:.2f} ({complaint_model.name})",
-                followers=post.author_followers,
-                verified=post.author_verified,
-                metrics=post.metrics or {},
-                engagement_per_hour=post.engagement_per_hour,
-                prior_unanswered=_prior_unanswered(session, post),
-                waited_seconds=(post.observed_at - post.created_at).total_seconds(),
-                reference_sla_seconds=reference_sla,
-            )
-        )
-        session.add(
-            Score(
-                post_id=post.id,
-                sentiment=max(probs, key=lambda k: probs[k]),
-                probabilities={k: round(v, 5) for k, v in probs.items()},
-                urgency=result.score,
-                priority=priority_for(result.score, settings.urgency_thresholds),
-                topic=topic,
-                reasons=result.reasons,
-                model=model.name,
-            )
-        )
-        scored.append(post.id)
-    session.flush()
-    return scored
+    """Claim the given posts still waiting (and with limit, other waiting posts up to limit in
+    all), score them and return the ids scored now."""
+    posts = claim_waiting(session=session, post_ids=post_ids, limit=limit)
+    return score_claimed(session=session, posts=posts, scorer=scorer, settings=settings)
 
 
 def refresh_urgency(
