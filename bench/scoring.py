@@ -3,7 +3,8 @@
 Measured in one run on the same posts (TWCS texts), so the ratio is meaningful on a shared,
 noisy machine:
 
-  bare    the sentiment and complaint models' predict() on batches of SCORE_BATCH_SIZE
+  bare    the scorer (scoring.scorer.get_scorer: both heads, one encoder pass) on batches of
+          SCORE_BATCH_SIZE
   flow    socialcare's score step in this process (models + urgency + database writes)
   celery  the score_posts task run by a real worker over the embedded broker and SQLite
 
@@ -20,14 +21,19 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.workers import start_worker
+
+if TYPE_CHECKING:
+    from socialcare.config import Settings
+    from socialcare.sources.base import IncomingPost
 
 REPO = Path(__file__).resolve().parent.parent
 TWCS = REPO / "socialcare" / "data" / "twcs_sample.csv"
 
 
-def _posts(n: int) -> list:  # type: ignore[type-arg]
+def _posts(n: int) -> list[IncomingPost]:
     from dataclasses import replace
 
     from socialcare.sources.twcs import load_posts
@@ -40,7 +46,7 @@ def _posts(n: int) -> list:  # type: ignore[type-arg]
     return out
 
 
-def _store(settings, posts) -> list[int]:  # type: ignore[no-untyped-def]
+def _store(settings: Settings, posts: list[IncomingPost]) -> list[int]:
     from socialcare.db import session_scope
     from socialcare.posts.service import ensure_account, ingest_posts
 
@@ -62,28 +68,19 @@ def main() -> None:
     from socialcare import config
     from socialcare.flows import InlineRunner, score_posts
     from socialcare.migrate import upgrade
-    from socialcare.scoring.sentiment import get_sentiment_model
+    from socialcare.scoring.scorer import get_scorer
 
     settings = config.get_settings()
     upgrade(settings)
     posts = _posts(args.posts * 2)
     texts = [p.text for p in posts[: args.posts]]
     size = settings.score_batch_size
-    model = get_sentiment_model(settings)
-    extra = []
-    try:
-        from socialcare.scoring.complaint import get_complaint_model
-
-        extra.append(get_complaint_model(settings))
-    except ImportError:
-        pass
-    model.predict(texts[:size])  # warm up
+    scorer = get_scorer(settings)
+    scorer.score(texts[:size])  # warm up
 
     start = time.perf_counter()
     for i in range(0, len(texts), size):
-        model.predict(texts[i : i + size])
-        for m in extra:
-            m.predict(texts[i : i + size])
+        scorer.score(texts[i : i + size])
     bare = len(texts) / (time.perf_counter() - start)
 
     ids = _store(settings, posts[: args.posts])
