@@ -30,6 +30,8 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,18 +166,19 @@ def replay(history: list[Row], week: list[Row], vectors: dict[str, np.ndarray]) 
             minute = r.created_at.replace(second=0, microsecond=0)
             minutes.setdefault(minute, []).append(r)
         started = time.perf_counter()
-        for minute in sorted(minutes):
-            batch = [
-                ObservedPost(ids[r.key], 1, r.created_at, vectors[r.text], topic_of(r.text))
-                for r in minutes[minute]
-            ]
-            with make.begin() as session:
-                observe(
-                    session=session,
-                    posts=batch,
-                    settings=settings,
-                    now=minute + timedelta(seconds=60),
-                )
+        with closest_call() as closest:
+            for minute in sorted(minutes):
+                batch = [
+                    ObservedPost(ids[r.key], 1, r.created_at, vectors[r.text], topic_of(r.text))
+                    for r in minutes[minute]
+                ]
+                with make.begin() as session:
+                    observe(
+                        session=session,
+                        posts=batch,
+                        settings=settings,
+                        now=minute + timedelta(seconds=60),
+                    )
         seconds = time.perf_counter() - started
         burst_of = {ids[r.key]: r.burst for r in week}
         out = []
@@ -201,7 +204,38 @@ def replay(history: list[Row], week: list[Row], vectors: dict[str, np.ndarray]) 
                 )
         engine.dispose()
         print(f"  replayed {len(week)} posts in {len(minutes)} minute batches, {seconds:.1f}s")
+        if closest:
+            print(
+                f"  closest call not opened: {closest['count']} authors in a window where"
+                f" {closest['expected']:.2f} are usual (x{closest['ratio']:.1f},"
+                f" p={closest['p']:.1e})"
+            )
         return out
+
+
+@contextmanager
+def closest_call() -> Iterator[dict]:
+    """Record the cluster window nearest to opening a surge without opening one: the margin a
+    quiet week leaves (by the ratio of distinct authors to the usual count)."""
+    from socialcare.surge import detector
+
+    closest: dict = {}
+    real = detector.surge_test
+
+    def watched(
+        count: int, usual_per_hour: float, config: detector.SurgeConfig
+    ) -> detector.Verdict:
+        verdict = real(count, usual_per_hour, config)
+        ratio = count / verdict.expected
+        if not verdict.surge and ratio > closest.get("ratio", 0.0):
+            closest.update(ratio=ratio, count=count, expected=verdict.expected, p=verdict.p_value)
+        return verdict
+
+    detector.surge_test = watched
+    try:
+        yield closest
+    finally:
+        detector.surge_test = real
 
 
 def main() -> None:

@@ -140,6 +140,15 @@ def observe_scored(
         .outerjoin(Score, Score.post_id == Post.id)
         .where(Post.id.in_(list(embeddings)), Post.is_brand.is_(False))
     ).all()
+    # A history import (an "instant" feed) is not traffic arriving now: no surge, no alert.
+    history = {
+        a.id
+        for a in session.execute(
+            select(Account).where(Account.id.in_({r.account_id for r in rows}))
+        ).scalars()
+        if (a.config or {}).get("instant")
+    }
+    rows = [r for r in rows if r.account_id not in history]
     if not rows:
         return []
     wall = utcnow()

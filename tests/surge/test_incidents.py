@@ -226,3 +226,23 @@ def test_the_score_step_observes_and_enqueues_each_alert_after_commit(session, s
     assert list(runner.pending) == []
     session.commit()
     assert sorted(runner.pending) == [("send_surge_alert", (a,)) for a in updates[0].alert_ids]
+
+
+def test_a_history_import_opens_no_surge(session, settings):
+    from socialcare.surge.flow import observe_scored
+
+    account = make_account(session, "SpotifyCares", config={"instant": True})
+    quiet_history(session, account)
+    texts = LOGIN * 3
+    posts = observed(
+        session, account, texts, [T0 + timedelta(seconds=i) for i in range(len(texts))]
+    )
+    updates = observe_scored(
+        session=session,
+        embeddings={p.post_id: p.embedding for p in posts},
+        enqueue=InlineRunner(settings),
+        settings=settings,
+        now=T0 + timedelta(minutes=1),
+    )
+    assert updates == []
+    assert session.execute(select(func.count()).select_from(Surge)).scalar_one() == 0
