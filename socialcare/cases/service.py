@@ -27,7 +27,9 @@ def _more_urgent(a: str, b: str) -> str:
     return a if PRIORITY_ORDER.index(a) <= PRIORITY_ORDER.index(b) else b
 
 
-def _new_case(session: Session, post: Post, score: Score | None, settings: Settings) -> Case:
+def _new_case(
+    session: Session, post: Post, score: Score | None, settings: Settings, teams: dict[str, Team]
+) -> Case:
     priority = score.priority if score else "P4"
     topic = score.topic if score else "other"
     team_name, rule = route(
@@ -39,7 +41,8 @@ def _new_case(session: Session, post: Post, score: Score | None, settings: Setti
             verified=post.author_verified,
         )
     )
-    team = team_by_name(session=session, name=team_name)
+    team = teams.get(team_name) or team_by_name(session=session, name=team_name)
+    teams[team.name] = team
     now = utcnow()
     case = Case(
         account_id=post.account_id,
@@ -159,6 +162,8 @@ def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings
             select(Score).where(Score.post_id.in_([p.id for p in customers]))
         ).scalars()
     }
+    # Held for the batch: the session's identity map keeps only objects referenced elsewhere.
+    teams = {t.name: t for t in session.execute(select(Team)).scalars()}
     replies: dict[tuple[str, str], list[Post]] = {}
     for p in posts:
         if p.is_brand and p.in_reply_to_external_id:
@@ -179,13 +184,13 @@ def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings
             continue
         key = (post.account_id, post.author_external_id)
         case = _route_customer_post(
-            session, post, open_cases.get(key), scores.get(post.id), settings
+            session, post, open_cases.get(key), scores.get(post.id), settings, teams
         )
         open_cases[key] = case
         touched.append(case.id)
         # Brand replies stored before this post was routed count now.
         for reply in replies.get((post.platform, post.external_id), []):
-            apply_brand_reply(session=session, brand_post=reply)
+            apply_brand_reply(session=session, brand_post=reply, case=case)
             _mark_routed(reply)
     session.flush()
     return touched
@@ -197,7 +202,12 @@ def _mark_routed(post: Post) -> None:
 
 
 def _route_customer_post(
-    session: Session, post: Post, case: Case | None, score: Score | None, settings: Settings
+    session: Session,
+    post: Post,
+    case: Case | None,
+    score: Score | None,
+    settings: Settings,
+    teams: dict[str, Team],
 ) -> Case:
     """Attach the post to its customer's open case (locked by the caller), or open one."""
     if case is not None and case.status in OPEN_STATUSES:
@@ -205,7 +215,7 @@ def _route_customer_post(
     else:
         # The customer's lock (or SQLite's write lock) makes this the only routing that can
         # open their case now; a unique violation still rolls the batch back to be retried.
-        case = _new_case(session, post, score, settings)
+        case = _new_case(session, post, score, settings, teams)
     post.case_id = case.id
     _mark_routed(post)
     return case
@@ -242,12 +252,15 @@ def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
     return None
 
 
-def apply_brand_reply(*, session: Session, brand_post: Post, via: str = "platform") -> Case | None:
+def apply_brand_reply(
+    *, session: Session, brand_post: Post, via: str = "platform", case: Case | None = None
+) -> Case | None:
     """Count a public brand reply: it may be its case's first response, and may answer it.
-    socialcare's own acknowledgements count for neither."""
+    socialcare's own acknowledgements count for neither. case: the reply's case when the caller
+    knows it (locked), else found up the thread."""
     if is_acknowledgement(session, brand_post):
         return None
-    case = _case_of_thread(session, brand_post)
+    case = case or _case_of_thread(session, brand_post)
     if case is None:
         return None
     at = brand_post.created_at
