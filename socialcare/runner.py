@@ -1,4 +1,8 @@
-"""The main job: migrate, set up, then run worker, beat and web as child processes.
+"""The main job: migrate, set up, then run worker, scorer, beat and web as child processes.
+
+As the Procfile's process types: the worker serves the I/O queues (polls, routing, replies,
+digests) with `concurrency` processes, the scorer serves the score queue with one process whose
+torch threads match the cores (SCORER_THREADS), so a model batch never delays a reply.
 
 Stopping (Ctrl-C, or SIGTERM as a platform sends it) takes under 10 seconds: each child gets one
 SIGTERM from here (they run in their own process groups, so a terminal's Ctrl-C does not reach
@@ -25,30 +29,39 @@ from socialcare.migrate import upgrade
 from socialcare.routing.service import ensure_default_teams
 from socialcare.setup import ensure_demo_agent, ensure_replay_feed, ensure_x_account
 
-STOP_DEADLINE = 8.5  # seconds from the signal until every child is gone (killed if need be)
+# Seconds from the signal until every child is gone (killed if need be): two Celery workers
+# stopping their pools at once on two busy cores can take most of it, and a kill still needs
+# time to be reaped within the 10 seconds a person or platform waits.
+STOP_DEADLINE = 8.0
 WORKER_SOFT_SHUTDOWN = 0.0  # running tasks go back to the broker at once (each is redone whole)
 WEB_GRACE = 3.0  # open requests get this long once the web server stops
 
 
+def _worker(name: str, queues: list[str], concurrency: int, *extra: str) -> list[str]:
+    """A Celery worker consuming queues, as the Procfile's line of the same name runs it."""
+    return [
+        sys.executable,
+        *("-m", "celery", "-A", "workers.app", "worker", "--loglevel=INFO"),
+        f"--queues={','.join(queues)}",
+        f"--concurrency={concurrency}",
+        *extra,
+        f"--hostname={name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        # Celery settings after "--": shorter than the Procfile worker's soft shutdown, so
+        # the whole job stops within STOP_DEADLINE.
+        "--",
+        f"worker.soft_shutdown_timeout={WORKER_SOFT_SHUTDOWN:g}",
+    ]
+
+
 def _children(port: int, concurrency: int) -> dict[str, list[str]]:
+    from workers.app import IO_QUEUES, SCORE_QUEUE
+
     py = sys.executable
     return {
-        "worker": [
-            py,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            "--without-gossip",
-            "--without-mingle",
-            # Celery settings after "--": shorter than the Procfile worker's soft shutdown, so
-            # the whole job stops within STOP_DEADLINE.
-            "--",
-            f"worker.soft_shutdown_timeout={WORKER_SOFT_SHUTDOWN:g}",
-        ],
+        "worker": _worker("worker", list(IO_QUEUES), concurrency),
+        "scorer": _worker("scorer", [SCORE_QUEUE], 1, "--prefetch-multiplier=1"),
         "beat": [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel=INFO"],
         "web": [py, "-m", "socialcare", "web", "--port", str(port), "--grace", f"{WEB_GRACE:g}"],
     }
@@ -97,9 +110,12 @@ def run_all(*, port: int | None, concurrency: int) -> int:
         for name, cmd in _children(port, concurrency).items()
     }
     stopping = False
+    signalled = 0.0
 
     def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
+        nonlocal stopping, signalled
+        if not stopping:
+            signalled = time.monotonic()
         stopping = True
 
     signal.signal(signal.SIGINT, stop)
@@ -125,7 +141,7 @@ def run_all(*, port: int | None, concurrency: int) -> int:
                 print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
                 stopping, code = True, 1
         time.sleep(0.5)
-    stop_children(procs, time.monotonic() + STOP_DEADLINE)
+    stop_children(procs, (signalled or time.monotonic()) + STOP_DEADLINE)
     return code
 
 

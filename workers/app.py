@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import task_prerun, worker_init, worker_process_init
 from kombu import Queue
 
 # Every model in the metadata in every worker and beat process: a flush orders its tables by
@@ -126,19 +126,27 @@ def on_worker_init(sender: Any = None, **_: Any) -> None:
 
 
 def on_worker_process_init(**_: Any) -> None:
-    """A pool process: a scorer's loads torch with its threads; others keep torch at one."""
+    """A pool process: torch (whenever it loads) runs the worker's threads per process."""
     threads, scorer = int(_role["threads"]), bool(_role["scorer"])
-    if scorer:
-        threads = set_up_scorer(threads)
-    else:
-        limit_threads(threads)
+    limit_threads(threads)
+    _role["torch_set"] = not scorer
     log.info("%s process ready: torch threads %d", "scorer" if scorer else "worker", threads)
+
+
+def on_task_prerun(**_: Any) -> None:
+    """A scorer's first task loads torch and sets its threads (torch.set_num_threads)."""
+    if _role.get("torch_set", True):
+        return
+    _role["torch_set"] = True
+    threads = set_up_scorer(int(_role["threads"]))
+    log.info("scorer process: torch runs %d threads", threads)
 
 
 worker_init.connect(on_worker_init, weak=False, dispatch_uid="socialcare.worker_role")
 worker_process_init.connect(
     on_worker_process_init, weak=False, dispatch_uid="socialcare.worker_process_role"
 )
+task_prerun.connect(on_task_prerun, weak=False, dispatch_uid="socialcare.scorer_threads")
 
 
 def create_app(settings: Settings | None = None) -> Celery:

@@ -67,7 +67,8 @@ def limit_threads(threads: int) -> None:
 
 def set_up_scorer(threads: int) -> int:
     """Load torch in a scorer's pool process and give it `threads` threads; returns the
-    threads torch now runs."""
+    threads torch now runs. Called as its first task starts, not while the process starts: a
+    process still starting does not stop when its worker does, and loading torch is slow."""
     limit_threads(threads)
     import torch
 

@@ -159,6 +159,8 @@ def test_the_procfiles_scorer_and_worker_split_the_work_over_the_embedded_broker
         sender.close()
         received = r"socialcare\.{}\[\S+\] received"
         _wait(logs["scorer"], received.format("score_posts"), procs["scorer"])
+        # Its first task loads torch and gives it SCORER_THREADS threads.
+        _wait(logs["scorer"], r"scorer process: torch runs 3 threads", procs["scorer"])
         _wait(logs["worker"], received.format("poll_due"), procs["worker"])
         time.sleep(1.0)  # time enough for a wrong delivery to show
         assert not re.search(received.format("poll_due"), logs["scorer"].read_text())
