@@ -74,22 +74,34 @@ def choose_team(
     inp: RouteInput,
     rules: tuple[Rule, ...] = DEFAULT_RULES,
     fallback: str = FALLBACK_TEAM,
+    teams: dict[str, Team] | None = None,
 ) -> tuple[Team, str]:
     """The team a new case goes to, and why: the first matching rule's team when it reads the
     post's language (or the language is unknown); else the first team, by name, that lists the
-    language; else one that reads any; else the fallback team, the reason saying so."""
+    language; else one that reads any; else the fallback team, the reason saying so.
+
+    teams, when given, is every team by name (a routing batch's, read once): looked up instead
+    of the database, and given any team this call had to create."""
+    known = teams if teams is not None else {}
+
+    def named(name: str) -> Team:
+        team = known.get(name) or team_by_name(session=session, name=name)
+        known[team.name] = team
+        return team
+
     name, reason = route(inp, rules)
-    team = team_by_name(session=session, name=name)
+    team = named(name)
     language = inp.language
     if not language or language == UNKNOWN_LANGUAGE or reads(team, language):
         return team, reason
-    teams = list(session.execute(select(Team).order_by(Team.name)).scalars())
-    listing = [t for t in teams if t.languages and language in team_languages(t)]
-    anyone = [t for t in teams if not t.languages]
+    every = list(teams.values()) if teams is not None else session.scalars(select(Team))
+    ordered = sorted(every, key=lambda t: t.name)
+    listing = [t for t in ordered if t.languages and language in team_languages(t)]
+    anyone = [t for t in ordered if not t.languages]
     other = next(iter((*listing, *anyone)), None)
     if other is not None:
         return other, f"language {language}: {team.name} does not read it, sent to {other.name}"
-    other = team_by_name(session=session, name=fallback)
+    other = named(fallback)
     return other, f"language {language}: no team reads it, sent to {other.name}"
 
 

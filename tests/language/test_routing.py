@@ -54,8 +54,10 @@ def test_a_post_goes_to_a_team_listing_its_language_then_one_reading_any_then_th
 ) -> None:
     team, reason = choose_team(session=session, inp=_inp("fa"))
     assert (team.name, reason) == ("care", "language fa: no team reads it, sent to care")
-    named, why = choose_team(session=session, inp=_inp("fa"), fallback="triage")
+    batch = {t.name: t for t in session.scalars(select(Team))}  # a routing batch's teams
+    named, why = choose_team(session=session, inp=_inp("fa"), fallback="triage", teams=batch)
     assert (named.name, why) == ("triage", "language fa: no team reads it, sent to triage")
+    assert batch["triage"] is named  # created, and handed to the batch
 
     _team(session, "anything", [])
     _team(session, "tehran", ["fa", "en"])
@@ -68,6 +70,13 @@ def test_a_post_goes_to_a_team_listing_its_language_then_one_reading_any_then_th
     assert (team.name, reason) == (
         "anything",
         "language ru: billing does not read it, sent to anything",
+    )
+    # A batch looks only at its own teams (not tehran, made since); triage, which routing made
+    # for it, lists no language: it reads any.
+    team, reason = choose_team(session=session, inp=_inp("fa"), teams=batch)
+    assert (team.name, reason) == (
+        "triage",
+        "language fa: billing does not read it, sent to triage",
     )
 
 
