@@ -13,7 +13,11 @@ of its posts (history too), with smaller bursts. A surge is true when most of th
 holds at detection are injected. Reports per burst the time from its first post to the
 surge's opening (bar: 5 minutes), recall over bursts, precision over surges, false surges.
 
-    .venv/bin/python -m bench.surge [--weeks 2017-11-06,2017-11-13,2017-11-20] [--seed 7]
+    .venv/bin/python -m bench.surge [--weeks 2017-10-30,2017-11-06,...] [--seed 7]
+
+The week of 2017-11-27 is not among the quiet weeks: it holds a real outage (from about 20:45
+UTC on the 28th, iPhone apps unable to connect, dozens of "same problem here" replies to one
+thread in half an hour). Replay it with --weeks 2017-11-27 to see how near it comes to opening.
 
 Embeddings (the shared MiniLM encoder) are cached under var/bench/surge/ by text.
 """
@@ -32,7 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,12 +45,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import sessionmaker
 
 from bench.surge_bursts import THEMES, burst_texts
+from socialcare.surge.detector import DEFAULT_CONFIG, SurgeConfig
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SOCIALCARE_SHARED_DATA", REPO.parent / "shared" / "data"))
 SPOTIFY = DATA / "twcs" / "spotifycares_inbound_15k.csv"
 CACHE = REPO / "var" / "bench" / "surge" / "embeddings.npz"
-WEEKS = "2017-11-06,2017-11-13,2017-11-20"
+WEEKS = "2017-10-30,2017-11-06,2017-11-13,2017-11-20"
 BRANDS = {"full": (1.0, (200, 400)), "quarter": (0.25, (60, 150))}  # share, burst size range
 BURST_MINUTES = 20
 BAR_SECONDS = 300
@@ -120,7 +125,9 @@ def embed(texts: list[str]) -> dict[str, np.ndarray]:
     return {t: cache[k] for k, t in wanted.items()}
 
 
-def replay(history: list[Row], week: list[Row], vectors: dict[str, np.ndarray]) -> list[dict]:
+def replay(
+    history: list[Row], week: list[Row], vectors: dict[str, np.ndarray], tuning: SurgeConfig
+) -> list[dict]:
     """Observe the week minute by minute on a fresh database; the surges opened, labelled."""
     from socialcare import config
     from socialcare.db import make_engine
@@ -178,6 +185,7 @@ def replay(history: list[Row], week: list[Row], vectors: dict[str, np.ndarray]) 
                         posts=batch,
                         settings=settings,
                         now=minute + timedelta(seconds=60),
+                        config=tuning,
                     )
         seconds = time.perf_counter() - started
         burst_of = {ids[r.key]: r.burst for r in week}
@@ -243,7 +251,15 @@ def main() -> None:
     parser.add_argument("--weeks", default=WEEKS, help="Mondays (UTC) of the weeks to replay")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--brands", default=",".join(BRANDS))
+    parser.add_argument(
+        "--set", action="append", default=[], help="a SurgeConfig field, e.g. merge_threshold=0.7"
+    )
     args = parser.parse_args()
+    config = DEFAULT_CONFIG
+    for item in args.set:
+        name, _, value = item.partition("=")
+        config = replace(config, **{name: type(getattr(config, name))(value)})
+    print(config)
     rng = random.Random(args.seed)
     real = load_real()
     weeks = [datetime.fromisoformat(w).replace(tzinfo=UTC) for w in args.weeks.split(",")]
@@ -265,7 +281,7 @@ def main() -> None:
     for brand, monday, history, week, injected in runs:
         for kind, posts in (("quiet", week), ("burst", sorted([*week, *injected], key=_order))):
             print(f"{brand} {monday:%Y-%m-%d} {kind}")
-            surges = replay(history, posts, vectors)
+            surges = replay(history, posts, vectors, config)
             starts = {
                 b: min(r.created_at for r in injected if r.burst == b)
                 for b in {r.burst for r in injected}

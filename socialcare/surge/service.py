@@ -172,12 +172,10 @@ def _judge(
     updates: list[SurgeUpdate] = []
     judged = sum(baseline.seen) >= MIN_HISTORY_HOURS
     for cluster in live.touched():
+        if cluster.surge_id in active or not judged:
+            continue
         end = cluster.last_at
         authors, window = live.window(cluster, end=end)
-        if cluster.surge_id in active:
-            continue
-        if not judged:
-            continue
         verdict = d.surge_test(authors, baseline.expected(end), config)
         if not verdict.surge:
             continue
