@@ -246,3 +246,24 @@ def test_a_history_import_opens_no_surge(session, settings):
     )
     assert updates == []
     assert session.execute(select(func.count()).select_from(Surge)).scalar_one() == 0
+
+
+def test_an_outage_a_day_after_another_opens_its_own_surge(session, settings):
+    import random
+
+    from bench.surge_bursts import burst_texts
+
+    account = make_account(session, "SpotifyCares")
+    quiet_history(session, account)
+    first = observed(session, account, LOGIN * 3, [T0 + timedelta(seconds=i) for i in range(18)])
+    observe(session=session, posts=first, settings=settings, now=T0 + timedelta(minutes=1))
+    next_day = T0 + timedelta(days=1)
+    texts = burst_texts("offline", 18, random.Random(3))
+    second = observed(session, account, texts, [next_day + timedelta(seconds=i) for i in range(18)])
+    updates = observe(
+        session=session, posts=second, settings=settings, now=next_day + timedelta(minutes=1)
+    )
+    assert [u.kind for u in updates] == ["opened"]
+    surges = session.execute(select(Surge).order_by(Surge.id)).scalars().all()
+    assert [s.status for s in surges] == ["open", "open"]
+    assert surges[1].started_at == next_day
