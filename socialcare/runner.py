@@ -86,10 +86,17 @@ def prepare() -> str:
         if settings.has_x_credentials and settings.x_brand_handle:
             account = ensure_x_account(session=session, settings=settings)
             return f"X mentions of @{account.handle}"
+        today = settings.replay_clock == "today"
         feed = ensure_replay_feed(
-            session=session, files=settings.replay_files, speedup=settings.replay_speedup
+            session=session,
+            files=settings.replay_files,
+            speedup=settings.replay_speedup,
+            today=today,
+            backfill_seconds=settings.replay_backfill_seconds,
         )
         names = ", ".join(Path(f).name for f in feed.config["files"])
+        if today:
+            return f"a replay of {names} on today's clock"
         return f"a replay of {names} at {settings.replay_speedup:g}x"
 
 
