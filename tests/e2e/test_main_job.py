@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 
 import pytest
@@ -96,6 +97,11 @@ def test_the_main_job_fills_the_queue_within_a_minute_and_stops_gracefully(tmp_p
         output = (tmp_path / "run.log").read_text()
         assert cases, output[-3000:]
         assert all(c["reasons"] and c["team"] and c["priority"] for c in cases)
+        # The replay runs on today's clock: its cases opened in the hours before now.
+        assert "on today's clock" in output
+        now = datetime.now(UTC)
+        opened = [datetime.fromisoformat(c["opened_at"]) for c in cases]
+        assert all(now - timedelta(hours=7) < o <= now for o in opened), (now, min(opened))
         assert f"http://127.0.0.1:{port}/" in output
         assert "socialcare claim-next --agent demo" in output
         status, page = _get(f"http://127.0.0.1:{port}/")
