@@ -5,10 +5,10 @@
         s.sentiment["negative"], s.complaint
 
 `score(texts, embeddings=True)` also fills `PostScores.embedding`: the shared encoder's last base
-layer, mean-pooled over the attention mask and L2-normalised (a tuple of ENCODER dim floats), for
-surge clustering; it comes from the pass the complaint head already needs (with a head on the
-fine-tuned trunk only, the base top layers run for it). Without it, and from a scorer made of
-other models (SeparateScorer: test stand-ins), the field is None.
+layer, mean-pooled over the attention mask and L2-normalised, as a tuple of floats (384 for
+MiniLM), for surge clustering. It comes from the pass the complaint head already needs (with
+every head on the fine-tuned trunk, the base top layers run for it alone). Without it, and from
+a scorer made of other models (SeparateScorer: test stand-ins), the field is None.
 """
 
 from __future__ import annotations
