@@ -16,8 +16,8 @@ from socialcare.config import Settings
 from socialcare.db import utcnow
 from socialcare.posts.models import STAGE_INGESTED, STAGE_ROUTED, STAGE_SCORED, Post, Score
 from socialcare.routing.models import Team
-from socialcare.routing.rules import PRIORITY_ORDER, RouteInput, route
-from socialcare.routing.service import sla_due, team_by_name
+from socialcare.routing.rules import PRIORITY_ORDER, RouteInput
+from socialcare.routing.service import choose_team, sla_due
 
 WORKER = "worker"
 MAX_THREAD_DEPTH = 20
@@ -32,17 +32,18 @@ def _new_case(
 ) -> Case:
     priority = score.priority if score else "P4"
     topic = score.topic if score else "other"
-    team_name, rule = route(
-        RouteInput(
+    team, rule = choose_team(
+        session=session,
+        inp=RouteInput(
             topic=topic,
             priority=priority,
             urgency=score.urgency if score else 0.0,
             followers=post.author_followers,
             verified=post.author_verified,
-        )
+            language=post.language,
+        ),
+        teams=teams,
     )
-    team = teams.get(team_name) or team_by_name(session=session, name=team_name)
-    teams[team.name] = team
     now = utcnow()
     case = Case(
         account_id=post.account_id,
