@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from socialcare.scoring.base import LABELS, SentimentModel
 from socialcare.scoring.encoder import preprocess
+from socialcare.scoring.sentiment import EncoderHeadSentiment
 from socialcare.scoring.train import Example, evaluate, read_semeval, read_tweeteval
 
 TEXT_SUFFIX = "_text.txt"
@@ -65,6 +67,21 @@ def evaluate_examples(examples: Sequence[Example], model: SentimentModel | None)
     texts = [e.text for e in examples]
     predicted = vader_predict(texts) if model is None else model_predict(model, texts)
     return evaluate([e.label for e in examples], predicted)
+
+
+def figures_by_precision(
+    head_file: Path, sets: Mapping[str, Sequence[Example]], encoder: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """evaluate_examples figures of a written built-in model on each named set, loaded in
+    fp32 and in dynamic int8 (as SCORING_QUANTIZE loads it), with the seconds each took."""
+    out: dict[str, dict[str, Any]] = {name: {} for name in sets}
+    for quantize, label in (("none", "fp32"), ("int8", "int8")):
+        model = EncoderHeadSentiment(encoder, head_file=head_file, batch_size=64, quantize=quantize)
+        for name, examples in sets.items():
+            started = time.monotonic()
+            figures = evaluate_examples(examples, model)
+            out[name][label] = figures | {"seconds": round(time.monotonic() - started, 1)}
+    return out
 
 
 def format_report(result: dict[str, Any], name: str, source: str) -> str:

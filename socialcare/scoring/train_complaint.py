@@ -1,4 +1,10 @@
-"""Train the complaint head on the complaints data set, chosen and reported by 10-fold CV."""
+"""Train the complaint head on the complaints data set, chosen and reported by 10-fold CV.
+
+The head reads the pooled layers of one branch of the shared trunk: "base" (the encoder as
+shipped) or "finetuned" (the embeddings, then the fine-tuned sentiment model's layers: with all
+six fine-tuned, sentiment and complaint share one 6-layer pass). "both" puts the base layers and
+the fine-tuned branch's layers 1..6 side by side (12 layer passes; measured, not shipped).
+"""
 
 from __future__ import annotations
 
@@ -19,13 +25,24 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from socialcare.scoring.complaint import COMPLAINT_FILE, LEXICAL_FEATURES, features
-from socialcare.scoring.encoder import MAX_LENGTH, SentenceEncoder, get_encoder, sha256_files
-from socialcare.scoring.sentiment import SentimentHead
+from socialcare.scoring.encoder import (
+    DEFAULT_ENCODER_NAME,
+    MAX_LENGTH,
+    SentenceEncoder,
+    batches,
+    get_encoder,
+    mean_pool,
+    preprocess,
+    run_layers,
+    sha256_files,
+)
+from socialcare.scoring.sentiment import FINETUNED_FILE, EncoderHeadSentiment, SentimentHead
 from socialcare.scoring.train import seed_everything, write_sidecar
 
 log = logging.getLogger(__name__)
 
 COMPLAINTS_FILE = Path("complaints/complaints_train.csv")
+TRUNKS = ("base", "finetuned", "both")
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,63 @@ def embed_layers(
     return x
 
 
+@torch.inference_mode()
+def branch_layers(
+    enc: SentenceEncoder, sentiment: EncoderHeadSentiment, texts: Sequence[str], batch_size: int
+) -> torch.Tensor:
+    """The fine-tuned branch's layers 0..n (0: the shared embeddings; then the frozen base
+    layers, then the sentiment model's fine-tuned ones), each mean-pooled over the attention
+    mask and L2-normalised, side by side."""
+    n_lower = enc.n_layers - sentiment.n_top
+    branch = [*enc.layers[:n_lower], *sentiment.top]
+    out = torch.zeros((len(texts), enc.dim * (enc.n_layers + 1)))
+    for idx, batch in batches([preprocess(t) for t in texts], batch_size):
+        tokens = enc.tokenize(batch)
+        mask = tokens["attention_mask"]
+        hidden = enc.lower(tokens, 0)
+        states = [hidden]
+        for layer in branch:
+            hidden = run_layers([layer], hidden, mask)
+            states.append(hidden)
+        pooled = [torch.nn.functional.normalize(mean_pool(h, mask), dim=1) for h in states]
+        out[idx] = torch.cat(pooled, dim=1)
+    return out
+
+
+def embed_trunk(
+    enc: SentenceEncoder,
+    texts: list[str],
+    trunk: str,
+    sentiment_file: Path,
+    cache_dir: Path,
+    batch_size: int,
+    progress: bool,
+) -> torch.Tensor:
+    """What a complaint head over this trunk reads: embed_layers (base), branch_layers
+    (finetuned) or both (the base layers 0..n, then the fine-tuned branch's 1..n)."""
+    if trunk not in TRUNKS:
+        raise ValueError(f"trunk: one of {', '.join(TRUNKS)}, not {trunk!r}")
+    if trunk == "base":
+        return embed_layers(enc, texts, cache_dir, batch_size, progress)
+    sentiment = EncoderHeadSentiment(
+        None if enc.name == DEFAULT_ENCODER_NAME else enc.name, head_file=sentiment_file
+    )
+    if sentiment.encoder is not enc:
+        raise ValueError(f"{sentiment_file}: not a model over the encoder {enc.name}")
+    key = "\n".join([enc.name, str(MAX_LENGTH), sha256_files(sentiment_file), *texts]).encode()
+    path = cache_dir / f"branch-{hashlib.sha256(key).hexdigest()[:24]}.safetensors"
+    if path.exists():
+        tuned = load_file(str(path))["x"]
+    else:
+        tuned = branch_layers(enc, sentiment, texts, batch_size)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        save_file({"x": tuned.contiguous()}, str(path))
+    if trunk == "finetuned":
+        return tuned
+    base = embed_layers(enc, texts, cache_dir, batch_size, progress)
+    return torch.cat([base, tuned[:, enc.dim :]], dim=1)
+
+
 def variant_features(
     emb: torch.Tensor, texts: Sequence[str], params: ComplaintParams, dim: int
 ) -> torch.Tensor:
@@ -218,15 +292,19 @@ def train_complaint(
     batch_size: int = 64,
     cache_dir: Path | None = None,
     progress: bool = True,
+    trunk: str = "finetuned",
+    sentiment_file: Path = FINETUNED_FILE,
 ) -> dict[str, Any]:
-    """CV every variant, fit the best (by CV F1) on all rows, write it; returns the sidecar."""
+    """CV every variant, fit the best (by CV F1) on all rows, write it; returns the sidecar.
+    trunk (TRUNKS) names the branch whose pooled layers the head reads; sentiment_file is the
+    fine-tuned sentiment model that branch comes from."""
     started = time.monotonic()
     path = data_dir / COMPLAINTS_FILE
     texts, labels = read_complaints(path)
     seed_everything(seed)
     enc = get_encoder(encoder)
     cache = cache_dir or Path(tempfile.gettempdir()) / "socialcare-sentiment-cache"
-    emb = embed_layers(enc, texts, cache, batch_size, progress)
+    emb = embed_trunk(enc, texts, trunk, sentiment_file, cache, batch_size, progress)
     y = torch.tensor(labels)
     candidates: dict[str, dict[str, Any]] = {}
     for name in variants:
@@ -240,6 +318,8 @@ def train_complaint(
     params = VARIANTS[chosen]
     head = fit(variant_features(emb, texts, params, enc.dim), y, params, seed)
     layers = list(range(enc.n_layers + 1)) if params.all_layers else []
+    if trunk == "both" and params.all_layers:
+        layers += list(range(1, enc.n_layers + 1))
     out_dir.mkdir(parents=True, exist_ok=True)
     head_path = out_dir / COMPLAINT_FILE.name
     state = {k: v.contiguous() for k, v in head.state_dict().items()}
@@ -248,16 +328,29 @@ def train_complaint(
     meta = {
         "labels": ["not_complaint", "complaint"],
         "output": "p(complaint): sigmoid of the one logit",
-        "head": {"kind": chosen, "in_dim": int(head.in_dim), "layers": layers, **asdict(params)},
+        "head": {
+            "kind": chosen,
+            "in_dim": int(head.in_dim),
+            "trunk": trunk,
+            "layers": layers,
+            **asdict(params),
+        },
         "lexical_features": list(LEXICAL_FEATURES) if params.lexical else [],
         "encoder": {
             "name": enc.name,
             "dim": enc.dim,
             "max_length": MAX_LENGTH,
-            "pooling": "per layer in head.layers ([]: the last layer): mean over the attention "
-            "mask, then L2-normalised; layers side by side",
+            "pooling": "per layer in head.layers ([]: the last layer) of the head.trunk branch "
+            "(base: the shipped encoder; finetuned: the embeddings, then the sentiment model's "
+            "layers; both: base 0..n, then finetuned 1..n): mean over the attention mask, then "
+            "L2-normalised; layers side by side",
         },
-        "metrics": {"cv": candidates[chosen]["cv"], "candidates": candidates},
+        "metrics": {
+            "cv": candidates[chosen]["cv"],
+            "cv_note": "the variant was chosen by these same folds' F1, so its figure carries "
+            "that selection",
+            "candidates": candidates,
+        },
         "training": {
             "n_rows": len(labels),
             "n_complaints": int(y.sum()),
@@ -274,7 +367,12 @@ def train_complaint(
             "data_file": {COMPLAINTS_FILE.as_posix(): sha256_files(path)},
             "source": "Preotiuc-Pietro, Gaman, Aletras (ACL 2019) complaints data (a subset)",
             "head_sha256": sha256_files(head_path),
-        },
+        }
+        | (
+            {}
+            if trunk == "base"
+            else {"trunk_model": {FINETUNED_FILE.name: sha256_files(sentiment_file)}}
+        ),
     }
     write_sidecar(head_path, meta)
     return meta
