@@ -5,21 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare.config import Settings, get_settings
-from socialcare.db import session_scope, utcnow
+from socialcare.db import after_commit, session_scope, utcnow
 from socialcare.errors import ConfigError, DeliveryError
-from socialcare.flows.base import Enqueue, later
 from socialcare.posts.models import Account, Post, Score
 from socialcare.surge import alerts
 from socialcare.surge.incidents import record
 from socialcare.surge.models import Surge, SurgeAlert, SurgePost
 from socialcare.surge.notify import SurgeMessage, alert_notifier_for, samples_of
 from socialcare.surge.service import ObservedPost, SurgeUpdate, observe
+
+if TYPE_CHECKING:  # socialcare.flows imports this module for its STEPS
+    from socialcare.flows.base import Enqueue
 
 log = logging.getLogger(__name__)
 SEND_STEP = "send_surge_alert"
@@ -115,17 +117,19 @@ def send_surge_alert(
 def observe_scored(
     *,
     session: Session,
-    embeddings: Mapping[int, Any],
+    post_ids: Sequence[int],
     enqueue: Enqueue,
     settings: Settings,
+    embeddings: Mapping[int, Any] | None = None,
     now: datetime | None = None,
 ) -> list[SurgeUpdate]:
-    """After scoring, in the score step's transaction: observe the scored posts (post id ->
-    the encoder's embedding) and enqueue the alerts of any surge opened, after commit.
+    """After scoring, in the score step's transaction: observe the scored customer posts and
+    enqueue the alerts of any surge opened, after commit. embeddings: post id -> the scorer's
+    embedding; when not given, the shared encoder makes them (one more pass).
 
     Detection time is the source's clock (the latest observed_at, plus the time since that
     post was ingested): the wall clock for live platforms, the replay's clock for replays."""
-    if not embeddings:
+    if not post_ids:
         return []
     rows = session.execute(
         select(
@@ -138,7 +142,7 @@ def observe_scored(
             Post.ingested_at,
         )
         .outerjoin(Score, Score.post_id == Post.id)
-        .where(Post.id.in_(list(embeddings)), Post.is_brand.is_(False))
+        .where(Post.id.in_(list(post_ids)), Post.is_brand.is_(False))
     ).all()
     # A history import (an "instant" feed) is not traffic arriving now: no surge, no alert.
     history = {
@@ -151,6 +155,10 @@ def observe_scored(
     rows = [r for r in rows if r.account_id not in history]
     if not rows:
         return []
+    if embeddings is None:
+        embeddings = embeddings_of(
+            session=session, post_ids=[r.id for r in rows], settings=settings
+        )
     wall = utcnow()
     clock = now or max(r.observed_at + (wall - r.ingested_at) for r in rows)
     posts = [
@@ -158,19 +166,24 @@ def observe_scored(
             r.id, r.account_id, r.created_at, embeddings[r.id], r.topic or "other", r.case_id
         )
         for r in rows
+        if r.id in embeddings
     ]
     updates = observe(session=session, posts=posts, settings=settings, now=clock)
-    for update in updates:
-        for alert_id in update.alert_ids:
-            later(session, enqueue, SEND_STEP, alert_id)
+    alert_ids = [a for update in updates for a in update.alert_ids]
+
+    def send_alerts() -> None:
+        for alert_id in alert_ids:
+            enqueue(SEND_STEP, alert_id)
+
+    if alert_ids:
+        after_commit(session, send_alerts)
     return updates
 
 
 def embeddings_of(
     *, session: Session, post_ids: Sequence[int], settings: Settings
 ) -> dict[int, Any]:
-    """The shared encoder's embeddings of stored posts, for a score step whose scorer does not
-    hand its own over (one more encoder pass)."""
+    """The shared encoder's embeddings of stored posts (for a scorer that hands none over)."""
     from socialcare.scoring.encoder import get_encoder
 
     rows = session.execute(select(Post.id, Post.text).where(Post.id.in_(list(post_ids)))).all()

@@ -217,6 +217,7 @@ def test_the_score_step_observes_and_enqueues_each_alert_after_commit(session, s
     runner = InlineRunner(settings)
     updates = observe_scored(
         session=session,
+        post_ids=[p.post_id for p in posts],
         embeddings={p.post_id: p.embedding for p in posts},
         enqueue=runner,
         settings=settings,
@@ -239,6 +240,7 @@ def test_a_history_import_opens_no_surge(session, settings):
     )
     updates = observe_scored(
         session=session,
+        post_ids=[p.post_id for p in posts],
         embeddings={p.post_id: p.embedding for p in posts},
         enqueue=InlineRunner(settings),
         settings=settings,
@@ -267,3 +269,19 @@ def test_an_outage_a_day_after_another_opens_its_own_surge(session, settings):
     surges = session.execute(select(Surge).order_by(Surge.id)).scalars().all()
     assert [s.status for s in surges] == ["open", "open"]
     assert surges[1].started_at == next_day
+
+
+def test_without_the_scorers_embeddings_the_shared_encoder_makes_them(session, settings):
+    from socialcare.surge.flow import observe_scored
+
+    account = make_account(session, "SpotifyCares")
+    posts = observed(session, account, LOGIN, [T0] * len(LOGIN))
+    observe_scored(
+        session=session,
+        post_ids=[p.post_id for p in posts],
+        enqueue=InlineRunner(settings),
+        settings=settings,
+        now=T0,
+    )
+    sizes = session.execute(select(SurgeCluster.size)).scalars().all()
+    assert sizes == [len(LOGIN)]
