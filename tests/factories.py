@@ -90,6 +90,7 @@ def make_case(
     fields.setdefault("sla_due_at", opened + timedelta(seconds=SLA_SECONDS[priority]))
     fields.setdefault("detected_at", opened + timedelta(seconds=5))
     fields.setdefault("queued_at", opened + timedelta(seconds=10))
+    fields.setdefault("waiting_since", opened)
     case = Case(
         account_id=account.id,
         platform=account.platform,

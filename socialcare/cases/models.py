@@ -18,14 +18,15 @@ _OPEN_SQL = "status IN ('new', 'queued', 'claimed', 'responded')"
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_queue", "status", "team_id", "priority", "opened_at"),
+        Index("ix_cases_queue", "status", "team_id", "priority", "waiting_since"),
         Index("ix_cases_customer", "account_id", "customer_external_id", "status"),
         Index("ix_cases_opened_at", "opened_at"),  # the latency figures select by period
-        # The queue: open cases in its order, and the values of its filter menus (migration 0009).
+        # The queue: open cases in its order, and the values of its filter menus (migrations 0009,
+        # 0013).
         *(
             Index(name, *columns, postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL))
             for name, columns in (
-                ("ix_cases_open_queue", ("priority", "opened_at", "id")),
+                ("ix_cases_open_queue", ("priority", "waiting_since", "id")),
                 ("ix_cases_open_platform", ("platform",)),
                 ("ix_cases_open_topic", ("topic",)),
             )
@@ -54,6 +55,11 @@ class Case(Base):
     topic: Mapped[str | None] = mapped_column(String(32))
     opened_at: Mapped[datetime]  # the first customer post's public created_at
     detected_at: Mapped[datetime]  # when the source first saw it
+    # When the customer's current wait began: the case's first post, or the first post they wrote
+    # after the brand's reply; the queue's order within a priority. Set on every case (0013).
+    waiting_since: Mapped[datetime | None]
+    # While the customer waits again after a brand reply: the next-reply SLA's due time.
+    reply_due_at: Mapped[datetime | None]
     queued_at: Mapped[datetime | None]
     sla_due_at: Mapped[datetime | None]
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))

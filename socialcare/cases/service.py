@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from socialcare.cases.ack import is_acknowledgement, queue_ack
-from socialcare.cases.events import record
+from socialcare.cases.events import WORKER, record
 from socialcare.cases.locks import lock_cases, lock_customer_keys, lock_posts, locked, parents_of
 from socialcare.cases.models import OPEN_STATUSES, Case
-from socialcare.config import Settings
+from socialcare.config import Settings, get_settings
 from socialcare.db import utcnow
 from socialcare.posts.models import STAGE_INGESTED, STAGE_ROUTED, STAGE_SCORED, Post, Score
 from socialcare.routing.models import Team
 from socialcare.routing.rules import PRIORITY_ORDER, RouteInput
 from socialcare.routing.service import choose_team, sla_due
 
-WORKER = "worker"
 MAX_THREAD_DEPTH = 20
 
 
@@ -58,6 +57,7 @@ def _new_case(
         topic=topic,
         opened_at=post.created_at,
         detected_at=post.observed_at,
+        waiting_since=post.created_at,
         queued_at=now,
         sla_due_at=sla_due(
             team=team, priority=priority, opened_at=post.created_at, settings=settings
@@ -99,9 +99,25 @@ def _attach(
     if case.status == "responded" and (
         case.first_response_at is None or post.created_at > case.first_response_at
     ):
+        # The customer wrote again after the brand's reply: this post's wait, not the case's
+        # age, decides its place in the queue, against the next-reply SLA.
         case.status = "queued"
         case.queued_at = utcnow()
+        _waits_since(case, post.created_at, settings)
+    elif (case.waiting_since is None or post.created_at < case.waiting_since) and (
+        case.first_response_at is None or post.created_at > case.first_response_at
+    ):
+        _waits_since(case, post.created_at, settings)  # an earlier post, routed late
     record(session, actor=WORKER, kind="post_attached", case_id=case.id, post_id=post.id)
+
+
+def _waits_since(case: Case, since: datetime, settings: Settings) -> None:
+    """The customer's current wait began at since: before any brand reply, against the
+    first-response SLA (sla_due_at); after one, against the next-reply SLA."""
+    case.waiting_since = since
+    if case.first_response_at is not None:
+        seconds = settings.next_reply_sla_seconds.get(case.priority)
+        case.reply_due_at = None if seconds is None else since + timedelta(seconds=seconds)
 
 
 def raise_for_visibility(
@@ -178,7 +194,7 @@ def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings
                 # The post it answers is not routed yet; that routing counts this reply, and
                 # the sweep retries this step in case both ran at once and missed each other.
                 continue
-            case = apply_brand_reply(session=session, brand_post=post)
+            case = apply_brand_reply(session=session, brand_post=post, settings=settings)
             _mark_routed(post)
             if case is not None:
                 touched.append(case.id)
@@ -191,7 +207,7 @@ def route_posts(*, session: Session, post_ids: Sequence[int], settings: Settings
         touched.append(case.id)
         # Brand replies stored before this post was routed count now.
         for reply in replies.get((post.platform, post.external_id), []):
-            apply_brand_reply(session=session, brand_post=reply, case=case)
+            apply_brand_reply(session=session, brand_post=reply, case=case, settings=settings)
             _mark_routed(reply)
     session.flush()
     return touched
@@ -254,7 +270,12 @@ def _case_of_thread(session: Session, brand_post: Post) -> Case | None:
 
 
 def apply_brand_reply(
-    *, session: Session, brand_post: Post, via: str = "platform", case: Case | None = None
+    *,
+    session: Session,
+    brand_post: Post,
+    via: str = "platform",
+    case: Case | None = None,
+    settings: Settings | None = None,
 ) -> Case | None:
     """Count a public brand reply: it may be its case's first response, and may answer it.
     socialcare's own acknowledgements count for neither. case: the reply's case when the caller
@@ -286,7 +307,17 @@ def apply_brand_reply(
         latest_customer is None or at >= latest_customer
     ):
         case.status = "responded"
+        case.reply_due_at = None
         record(session, actor=WORKER, kind="answered", case_id=case.id, post_id=brand_post.id)
+    elif case.waiting_since is None or case.waiting_since <= at:
+        # Posts the customer wrote after this reply still wait: from the first of them.
+        after = session.execute(
+            select(func.min(Post.created_at)).where(
+                Post.case_id == case.id, Post.is_brand.is_(False), Post.created_at > at
+            )
+        ).scalar_one()
+        if after is not None:
+            _waits_since(case, after, settings or get_settings())
     return case
 
 

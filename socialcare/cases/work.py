@@ -40,8 +40,9 @@ def get_case(*, session: Session, case_id: int) -> Case:
 
 
 def queue_order() -> tuple[object, ...]:
-    """Most urgent priority first; within it, whoever has waited longest."""
-    return (priority_rank, Case.opened_at, Case.id)
+    """Most urgent priority first; within it, whoever has waited longest: since the case opened,
+    or since the customer wrote again after the brand's reply (not since the case's first post)."""
+    return (priority_rank, Case.waiting_since, Case.id)
 
 
 def _try_claim(session: Session, case_id: int, agent: Agent, lease_seconds: float) -> bool:

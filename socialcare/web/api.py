@@ -134,6 +134,8 @@ def case_out(session: Session, case: Case) -> m.CaseOut:
         closed_at=case.closed_at,
         close_reason=case.close_reason,
         language=session.scalar(select(Post.language).where(Post.id == case.root_post_id)),
+        waiting_since=case.waiting_since,
+        reply_due_at=case.reply_due_at,
     )
 
 

@@ -42,6 +42,8 @@ class CaseOut(BaseModel):
     closed_at: datetime | None
     close_reason: str | None
     language: str | None = None  # of the first post: ISO 639-1, "und", or null (not detected)
+    waiting_since: datetime | None = None  # the customer's current wait began (queue order)
+    reply_due_at: datetime | None = None  # next-reply SLA due while they wait again
 
 
 class PostOut(BaseModel):

@@ -54,6 +54,10 @@ class QueueRow:
     overdue: bool
     viewers: list[str] = field(default_factory=list)  # who has the case open (for the API)
     language: str | None = None  # of the root post: ISO 639-1, "und", or None (not detected)
+    # When the customer's current wait began (the case's first post, or the first they wrote
+    # after the brand's reply), and the next-reply SLA's due time while they wait again.
+    waiting_since: datetime | None = None
+    reply_due_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; timestamps in ISO 8601."""
@@ -192,7 +196,8 @@ def queue_rows(
     offset: int = 0,
     where: QueueFilter | None = None,
 ) -> tuple[list[QueueRow], int]:
-    """Open cases, P1 first then oldest first, at most limit after skipping offset; and how
+    """Open cases, P1 first then the longest wait first (since the case opened, or since the
+    customer wrote again after the brand's reply), at most limit after skipping offset; and how
     many match in all."""
     stmt = (
         select(
@@ -216,13 +221,15 @@ def queue_rows(
             Case.sla_due_at,
             Case.first_response_at,
             Post.language,
+            Case.waiting_since,
+            Case.reply_due_at,
         )
         .select_from(Case)
         .outerjoin(Post, Case.root_post_id == Post.id)
         .outerjoin(Score, Score.post_id == Post.id)
         .outerjoin(Team, Team.id == Case.team_id)
         .outerjoin(Agent, Agent.id == Case.claimed_by)
-        .order_by(Case.priority, Case.opened_at, Case.id)
+        .order_by(Case.priority, Case.waiting_since, Case.id)
         .limit(limit)
         .offset(offset)
     )
@@ -234,6 +241,9 @@ def queue_rows(
     for r in session.execute(stmt):
         answered = r.first_response_at
         label, overdue = sla_state(r.sla_due_at, answered, now)
+        if r.reply_due_at is not None:  # the customer wrote again: the next reply's due time
+            label, overdue = sla_state(r.reply_due_at, None, now)
+            label = f"next reply {label}"
         rows.append(
             QueueRow(
                 id=r.id,
@@ -262,6 +272,8 @@ def queue_rows(
                 sla_label=label,
                 overdue=overdue,
                 language=r.language,
+                waiting_since=r.waiting_since,
+                reply_due_at=r.reply_due_at,
             )
         )
     return rows, int(total)

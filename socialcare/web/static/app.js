@@ -67,7 +67,8 @@ const sc = (() => {
     const now = Date.now();
     for (const el of document.querySelectorAll("[data-due]")) {
       const left = (Date.parse(el.dataset.due) - now) / 1000;
-      el.textContent = left >= 0 ? `due in ${duration(left)}` : `overdue by ${duration(-left)}`;
+      const state = left >= 0 ? `due in ${duration(left)}` : `overdue by ${duration(-left)}`;
+      el.textContent = (el.dataset.prefix || "") + state;
       el.classList.toggle("late", left < 0);
     }
   }
