@@ -68,3 +68,8 @@ def schedule_digests() -> int:
 @app.task(name="socialcare.send_digest", **RETRY)
 def send_digest(delivery_id: int) -> str:
     return flows.send_digest(delivery_id, enqueue=enqueue)
+
+
+@app.task(name="socialcare.send_surge_alert", **RETRY)
+def send_surge_alert(alert_id: int) -> str:
+    return flows.send_surge_alert(alert_id, enqueue=enqueue)

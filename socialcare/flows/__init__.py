@@ -16,6 +16,7 @@ from socialcare.flows.digests import schedule_digests, send_digest
 from socialcare.flows.pipeline import import_files, route_posts, score_posts
 from socialcare.flows.polling import poll_account
 from socialcare.flows.replies import reconcile_reply, send_reply
+from socialcare.flows.surge import send_surge_alert
 from socialcare.flows.sweep import poll_due, sweep
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "score_posts",
     "send_digest",
     "send_reply",
+    "send_surge_alert",
     "sweep",
 ]
 
@@ -41,6 +43,7 @@ STEPS: dict[str, Callable[..., Any]] = {
     "send_reply": send_reply,
     "reconcile_reply": reconcile_reply,
     "send_digest": send_digest,
+    "send_surge_alert": send_surge_alert,
 }
 
 

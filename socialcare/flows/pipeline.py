@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -12,6 +13,7 @@ from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope
 from socialcare.flows.base import Enqueue, chunks, later
+from socialcare.flows.surge import observe_scored
 from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, ingest_posts, store_cursors
 from socialcare.scoring.service import score_posts as score_posts_service
@@ -30,6 +32,7 @@ def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | N
 
     settings = settings or get_settings()
     scorer = get_scorer(settings)
+    embeddings: dict[int, Any] = {}
     with session_scope(settings) as session:
         scored = score_posts_service(
             session=session,
@@ -37,9 +40,19 @@ def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | N
             scorer=scorer,
             settings=settings,
             limit=settings.score_max_batch,
+            embeddings=embeddings,
         )
         for batch in chunks(scored, ROUTE_BATCH):
             later(session, enqueue, "route_posts", batch)
+        # Surges: the scored posts join their accounts' clusters (the scoring pass's own
+        # embeddings); a surge opened here has its alerts enqueued after commit.
+        observe_scored(
+            session=session,
+            post_ids=scored,
+            enqueue=enqueue,
+            settings=settings,
+            embeddings=embeddings,
+        )
     return len(scored)
 
 

@@ -15,6 +15,7 @@ from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.flows.polling import flag_late_accounts
 from socialcare.metrics.schedule import overdue_deliveries
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, Account, Post
+from socialcare.surge.alerts import overdue_alerts
 
 
 def _overdue_posts(session: Session, settings: Settings, enqueue: Enqueue) -> int:
@@ -98,6 +99,18 @@ def _overdue_digests(session: Session, settings: Settings, enqueue: Enqueue) -> 
     return len(due)
 
 
+def _overdue_surge_alerts(session: Session, settings: Settings, enqueue: Enqueue) -> int:
+    due = overdue_alerts(
+        session=session,
+        now=utcnow(),
+        grace=timedelta(seconds=settings.step_grace_seconds),
+        max_attempts=settings.max_attempts,
+    )
+    for alert_id in due:
+        later(session, enqueue, "send_surge_alert", alert_id)
+    return len(due)
+
+
 def sweep(*, enqueue: Enqueue, settings: Settings | None = None) -> dict[str, int]:
     """Re-enqueue every overdue step, return expired claims, age cases past their SLA."""
     settings = settings or get_settings()
@@ -107,6 +120,7 @@ def sweep(*, enqueue: Enqueue, settings: Settings | None = None) -> dict[str, in
             "posts": _overdue_posts(session, settings, enqueue),
             "replies": _overdue_replies(session, settings, enqueue),
             "digests": _overdue_digests(session, settings, enqueue),
+            "surge_alerts": _overdue_surge_alerts(session, settings, enqueue),
             "claims_released": release_expired_claims(session=session, now=now),
             "aged": age_overdue(session=session, now=now),
             "late_accounts": flag_late_accounts(session=session, settings=settings, now=now),

@@ -88,17 +88,23 @@ def prior_unanswered(session: Session, posts: Sequence[Post]) -> dict[int, int]:
 
 
 def score_claimed(
-    *, session: Session, posts: Sequence[Post], scorer: Scorer, settings: Settings
+    *,
+    session: Session,
+    posts: Sequence[Post],
+    scorer: Scorer,
+    settings: Settings,
+    embeddings: dict[int, Any] | None = None,
 ) -> list[int]:
     """Score claimed posts: the model in batches of SCORE_BATCH_SIZE, then one compare-and-set
     UPDATE for all of them, one grouped count and one insert of the Score rows; returns the ids
-    scored now (those another worker scored meanwhile are left out)."""
+    scored now (those another worker scored meanwhile are left out). embeddings, when given, is
+    filled with each scored post's sentence embedding from the same pass (for surge detection)."""
     if not posts:
         return []
     results: list[PostScores] = []
     for start in range(0, len(posts), settings.score_batch_size):
         chunk = posts[start : start + settings.score_batch_size]
-        results.extend(scorer.score([p.text for p in chunk]))
+        results.extend(scorer.score([p.text for p in chunk], embeddings=embeddings is not None))
     advanced = set(
         session.execute(
             update(Post)
@@ -117,6 +123,8 @@ def score_claimed(
     ]
     if rows:
         session.execute(insert(Score), rows)
+    if embeddings is not None:
+        embeddings.update((p.id, r.embedding) for p, r in won if r.embedding is not None)
     return [p.id for p, _ in won]
 
 
@@ -165,11 +173,14 @@ def score_posts(
     scorer: Scorer,
     settings: Settings,
     limit: int | None = None,
+    embeddings: dict[int, Any] | None = None,
 ) -> list[int]:
     """Claim the given posts still waiting (and with limit, other waiting posts up to limit in
-    all), score them and return the ids scored now."""
+    all), score them and return the ids scored now (embeddings: see score_claimed)."""
     posts = claim_waiting(session=session, post_ids=post_ids, limit=limit)
-    return score_claimed(session=session, posts=posts, scorer=scorer, settings=settings)
+    return score_claimed(
+        session=session, posts=posts, scorer=scorer, settings=settings, embeddings=embeddings
+    )
 
 
 def refresh_urgency(

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from socialcare.db import session_scope
 from socialcare.errors import Conflict
 from socialcare.flows import InlineRunner
+from socialcare.flows.surge import send_surge_alert
 from socialcare.metrics.recipients import Recipient
 from socialcare.surge import incidents
-from socialcare.surge.flow import send_surge_alert
 from socialcare.surge.models import Surge, SurgeAlert, SurgeCluster, SurgeEvent
 from socialcare.surge.service import observe
 from tests.factories import make_account, make_case, make_post
@@ -205,7 +205,7 @@ def test_each_lead_is_alerted_once_by_email_and_slack_however_many_workers_send(
 
 
 def test_the_score_step_observes_and_enqueues_each_alert_after_commit(session, settings):
-    from socialcare.surge.flow import observe_scored
+    from socialcare.flows.surge import observe_scored
 
     settings = settings.model_copy(update={"digest_recipients": LEADS})
     account = make_account(session, "SpotifyCares")
@@ -230,7 +230,7 @@ def test_the_score_step_observes_and_enqueues_each_alert_after_commit(session, s
 
 
 def test_a_history_import_opens_no_surge(session, settings):
-    from socialcare.surge.flow import observe_scored
+    from socialcare.flows.surge import observe_scored
 
     account = make_account(session, "SpotifyCares", config={"instant": True})
     quiet_history(session, account)
@@ -272,7 +272,7 @@ def test_an_outage_a_day_after_another_opens_its_own_surge(session, settings):
 
 
 def test_without_the_scorers_embeddings_the_shared_encoder_makes_them(session, settings):
-    from socialcare.surge.flow import observe_scored
+    from socialcare.flows.surge import observe_scored
 
     account = make_account(session, "SpotifyCares")
     posts = observed(session, account, LOGIN, [T0] * len(LOGIN))
@@ -285,3 +285,25 @@ def test_without_the_scorers_embeddings_the_shared_encoder_makes_them(session, s
     )
     sizes = session.execute(select(SurgeCluster.size)).scalars().all()
     assert sizes == [len(LOGIN)]
+
+
+def test_the_score_step_hands_surge_detection_the_embeddings_of_its_own_pass(
+    session, settings, monkeypatch
+):
+    from socialcare import flows
+    from socialcare.posts.models import STAGE_INGESTED
+
+    def second_pass(**_: object) -> None:
+        raise AssertionError("the shared encoder ran a second pass")
+
+    monkeypatch.setattr("socialcare.flows.surge.embeddings_of", second_pass)
+    account = make_account(session, "SpotifyCares")
+    ids = [
+        make_post(session, account, text, created_at=T0, stage=STAGE_INGESTED).id for text in LOGIN
+    ]
+    session.commit()
+    scored = flows.score_posts(ids, enqueue=InlineRunner(settings), settings=settings)
+    assert scored == len(LOGIN)
+    session.expire_all()
+    sizes = session.execute(select(SurgeCluster.size)).scalars().all()
+    assert sum(sizes) == len(LOGIN)  # every scored post joined a cluster, from the same pass

@@ -64,7 +64,6 @@ DEBTS: dict[tuple[str, str], str] = {
     ("socialcare.routing.service", "socialcare.cases.events"): (
         "team changes are recorded in the case event log's audit trail"
     ),
-    ("socialcare.surge.flow", "socialcare.flows.base"): "the surge flows, to move into flows/",
     ("socialcare.posts.service", "socialcare.scoring.urgency"): (
         "engagement totals are computed at ingestion by the urgency formula's counter"
     ),
