@@ -140,7 +140,8 @@ def test_the_procfiles_scorer_and_worker_split_the_work_over_the_embedded_broker
         TRANSFORMERS_OFFLINE="1",
     )
     logs = {kind: tmp_path / f"{kind}.log" for kind in ("scorer", "worker")}
-    procs = {kind: start_process(kind, env, logs[kind].open("wb")) for kind in logs}
+    outs = {kind: logs[kind].open("wb") for kind in logs}
+    procs = {kind: start_process(kind, env, outs[kind]) for kind in logs}
     try:
         # The scorer's torch runs SCORER_THREADS threads; each I/O pool process's runs one.
         _wait(logs["scorer"], r"scorer process ready: torch threads 3\b", procs["scorer"])
@@ -170,3 +171,5 @@ def test_the_procfiles_scorer_and_worker_split_the_work_over_the_embedded_broker
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        for out in outs.values():
+            out.close()
