@@ -25,6 +25,8 @@ class Permission(StrEnum):
     CANNED_MANAGE = "canned.manage"  # canned replies
     SOURCES_READ = "sources.read"  # ingestion health of the polled accounts, incidents
     PEOPLE_MANAGE = "people.manage"  # agents, teams, other people's tokens
+    SURGE_READ = "surge.read"  # surge incidents: their cases, posts and timeline
+    SURGE_MANAGE = "surge.manage"  # acknowledge, answer everyone at once, resolve a surge
 
 
 LEAST_ROLE: dict[Permission, Role] = {
@@ -37,6 +39,8 @@ LEAST_ROLE: dict[Permission, Role] = {
     Permission.CANNED_MANAGE: Role.LEAD,
     Permission.SOURCES_READ: Role.LEAD,
     Permission.PEOPLE_MANAGE: Role.ADMIN,
+    Permission.SURGE_READ: Role.AGENT,
+    Permission.SURGE_MANAGE: Role.LEAD,
 }
 
 

@@ -153,10 +153,13 @@ def add_posts(
     return int(count)
 
 
-def link_cases(*, session: Session, surge_ids: Sequence[int], now: datetime) -> None:
-    """Link every case that a surge's posts were routed into (each once)."""
+def link_cases(*, session: Session, surge_ids: Sequence[int], now: datetime) -> list[int]:
+    """Link every case that a surge's posts were routed into (each once). Where the surge's
+    lead chose "same answer" for later cases, it is queued for the newly linked ones
+    (socialcare.surge.answer); returns those replies' ids (the sweep sends them if the caller
+    does not enqueue them)."""
     if not surge_ids:
-        return
+        return []
     rows = (
         select(SurgePost.surge_id, Post.case_id, func.min(SurgePost.created_at))
         .join(Post, Post.id == SurgePost.post_id)
@@ -166,12 +169,19 @@ def link_cases(*, session: Session, surge_ids: Sequence[int], now: datetime) -> 
     pairs = [
         {"surge_id": s, "case_id": c, "linked_at": now} for s, c, _ in session.execute(rows).all()
     ]
-    if pairs:
-        session.execute(
-            insert_for(session)(SurgeCase)
-            .values(pairs)
-            .on_conflict_do_nothing(index_elements=["surge_id", "case_id"])
-        )
+    if not pairs:
+        return []
+    linked = session.execute(
+        insert_for(session)(SurgeCase)
+        .values(pairs)
+        .on_conflict_do_nothing(index_elements=["surge_id", "case_id"])
+        .returning(SurgeCase.surge_id, SurgeCase.case_id)
+    ).all()
+    if not linked:
+        return []
+    from socialcare.surge.answer import answer_linked  # answer builds on this module
+
+    return answer_linked(session=session, pairs=[(int(s), int(c)) for s, c in linked], now=now)
 
 
 def _move(
