@@ -296,13 +296,6 @@ def send(
         raise Conflict(f"surge {surge_id} is resolved: it takes no answer")
     found = _targets(session, surge_id)
     targets: list[Target] = found["targets"]
-    if targets:
-        session.execute(
-            select(Case.id)
-            .where(Case.id.in_([t.case_id for t in targets]))
-            .order_by(Case.id)
-            .with_for_update()
-        ).all()
     texts = [
         render(template, handle=t.handle, quote=t.post_text, platform=t.platform) for t in targets
     ]

@@ -184,6 +184,22 @@ def link_cases(*, session: Session, surge_ids: Sequence[int], now: datetime) -> 
     return answer_linked(session=session, pairs=[(int(s), int(c)) for s, c in linked], now=now)
 
 
+def link_routed(*, session: Session, case_ids: Sequence[int], now: datetime) -> list[int]:
+    """After routing: link the routed cases to the active surges their posts joined (a post
+    joins its surge when scored, and gets its case when routed, after that), and queue the
+    "same answer" where the lead chose it; returns the replies to send."""
+    if not case_ids:
+        return []
+    surge_ids = session.execute(
+        select(SurgePost.surge_id)
+        .join(Post, Post.id == SurgePost.post_id)
+        .join(Surge, Surge.id == SurgePost.surge_id)
+        .where(Post.case_id.in_(list(case_ids)), Surge.status.in_(ACTIVE))
+        .distinct()
+    ).scalars()
+    return link_cases(session=session, surge_ids=sorted(surge_ids), now=now)
+
+
 def _move(
     session: Session,
     surge_id: int,

@@ -15,10 +15,10 @@ from socialcare.cases.models import Case, Event, Reply
 from socialcare.db import session_scope
 from socialcare.errors import Conflict, Forbidden
 from socialcare.routing.models import Agent
-from socialcare.surge import answer
+from socialcare.surge import answer, incidents
 from socialcare.surge.models import Surge, SurgeEvent
-from tests.factories import make_agent
-from tests.surge.world import T0, join_surge, surge_world
+from tests.factories import make_agent, make_case, make_post
+from tests.surge.world import OUTAGE, T0, join_surge, surge_world
 
 NOW = T0 + timedelta(hours=1)
 TEMPLATE = 'Hi @{handle}, sorry about "{quote}": logins fail for everyone, a fix is on its way.'
@@ -257,3 +257,63 @@ def test_resolving_closes_the_open_cases_and_keeps_the_answered_ones_history(ses
     session.rollback()
     late = join_surge(session, world, "late")  # "same answer" stops with the incident
     assert all(r.case_id != late.id for r in replies(session))
+
+
+def test_each_published_answer_is_the_customers_first_response(session, settings):
+    from socialcare import flows
+    from socialcare.flows import InlineRunner
+
+    world = surge_world(session, settings, ["ann", "bob"], platform="twcs")  # the replay's
+    lead = make_agent(session, "lena", role="lead")
+    result = answer.send(
+        session=session,
+        agent=lead,
+        surge_id=world.surge.id,
+        text=TEMPLATE,
+        after_send="wait",
+        now=NOW,
+    )
+    session.commit()
+    runner = InlineRunner(settings)
+    for reply_id in result.reply_ids:
+        assert flows.send_reply(reply_id, enqueue=runner, settings=settings) == "sent"
+        assert flows.send_reply(reply_id, enqueue=runner, settings=settings) == "sent"  # once
+    session.expire_all()
+    cases = list(session.execute(select(Case).order_by(Case.id)).scalars())
+    assert [(c.status, c.first_response_via) for c in cases] == [("responded", "socialcare")] * 2
+    sent = session.execute(select(Reply.sent_at).order_by(Reply.case_id)).scalars().all()
+    assert [c.first_response_at for c in cases] == sent
+
+
+def test_a_post_routed_after_it_joined_the_surge_is_linked_and_answered_at_routing(
+    session, settings
+):
+    world = surge_world(session, settings, ["ann"])
+    lead = make_agent(session, "lena", role="lead")
+    answer.send(
+        session=session,
+        agent=lead,
+        surge_id=world.surge.id,
+        text=TEMPLATE,
+        after_send="same",
+        now=NOW,
+    )
+    session.commit()
+    post = make_post(session, world.account, OUTAGE, created_at=NOW, author_handle="late")
+    incidents.add_posts(
+        session=session,
+        surge_id=world.surge.id,
+        posts=[incidents.SurgePostRef(post.id, NOW, 0.9)],
+        now=NOW,
+    )
+    session.commit()  # scored and in the surge, not routed yet: no case to link
+    routed = make_case(session, world.account, post)
+    new = incidents.link_routed(session=session, case_ids=[routed.id], now=NOW)
+    session.commit()
+    assert incidents.case_ids(session=session, surge_id=world.surge.id) == [
+        world.cases[0].id,
+        routed.id,
+    ]
+    (reply,) = [r for r in replies(session) if r.case_id == routed.id]
+    assert new == [reply.id] and reply.text.startswith("Hi @late,")
+    assert incidents.link_routed(session=session, case_ids=[routed.id], now=NOW) == []
