@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from socialcare.cases.ack import queued_acks
 from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
-from socialcare.db import session_scope
+from socialcare.db import get_engine, session_scope
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.flows.surge import observe_scored
 from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, ingest_posts, store_cursors
+from socialcare.scoring.service import claim_waiting, run_scorer, store_scores
 from socialcare.scoring.service import score_posts as score_posts_service
 
 log = logging.getLogger(__name__)
@@ -27,12 +32,37 @@ RACE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:
     """Score these posts and other waiting ones, up to SCORE_MAX_BATCH in one transaction (so a
-    spike is scored at the model's batch speed), and hand them to routing."""
+    spike is scored at the model's batch speed), and hand them to routing.
+
+    On SQLite every transaction holds the database's write lock (BEGIN IMMEDIATE), so the model
+    runs between two short transactions there: read the waiting posts, score them outside any
+    transaction, then store the scores with the compare-and-set. The web app and the other
+    workers never wait behind a model batch; scorers wait for each other on a lock file beside
+    the database (SQLite is one machine's), so none spends the model on a post another has."""
     from socialcare.scoring.scorer import get_scorer
 
     settings = settings or get_settings()
     scorer = get_scorer(settings)
     embeddings: dict[int, Any] = {}
+    engine = get_engine(settings)
+    if engine.dialect.name == "sqlite":
+        with _scorers_in_turn(engine.url.database):
+            with session_scope(settings) as session:
+                posts = claim_waiting(
+                    session=session, post_ids=post_ids, limit=settings.score_max_batch
+                )
+            results = run_scorer(posts, scorer, settings, embeddings=True)
+            with session_scope(settings) as session:
+                scored = store_scores(
+                    session=session,
+                    posts=posts,
+                    results=results,
+                    scorer=scorer,
+                    settings=settings,
+                    embeddings=embeddings,
+                )
+                _after_scoring(session, scored, embeddings, enqueue, settings)
+        return len(scored)
     with session_scope(settings) as session:
         scored = score_posts_service(
             session=session,
@@ -42,18 +72,39 @@ def score_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | N
             limit=settings.score_max_batch,
             embeddings=embeddings,
         )
-        for batch in chunks(scored, ROUTE_BATCH):
-            later(session, enqueue, "route_posts", batch)
-        # Surges: the scored posts join their accounts' clusters (the scoring pass's own
-        # embeddings); a surge opened here has its alerts enqueued after commit.
-        observe_scored(
-            session=session,
-            post_ids=scored,
-            enqueue=enqueue,
-            settings=settings,
-            embeddings=embeddings,
-        )
+        _after_scoring(session, scored, embeddings, enqueue, settings)
     return len(scored)
+
+
+@contextmanager
+def _scorers_in_turn(database: str | None) -> Iterator[None]:
+    """An exclusive lock on a file beside the SQLite database, held from reading the waiting
+    posts to storing their scores (an in-memory database has no file and needs none)."""
+    if not database or database == ":memory:":
+        yield
+        return
+    with Path(f"{database}.scoring-lock").open("a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _after_scoring(
+    session: Session,
+    scored: list[int],
+    embeddings: dict[int, Any],
+    enqueue: Enqueue,
+    settings: Settings,
+) -> None:
+    """Hand the scored posts to routing, and to surge detection (the scoring pass's own
+    embeddings; a surge opened here has its alerts enqueued after commit)."""
+    for batch in chunks(scored, ROUTE_BATCH):
+        later(session, enqueue, "route_posts", batch)
+    observe_scored(
+        session=session, post_ids=scored, enqueue=enqueue, settings=settings, embeddings=embeddings
+    )
 
 
 def route_posts(post_ids: list[int], *, enqueue: Enqueue, settings: Settings | None = None) -> int:

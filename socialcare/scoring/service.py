@@ -99,12 +99,42 @@ def score_claimed(
     UPDATE for all of them, one grouped count and one insert of the Score rows; returns the ids
     scored now (those another worker scored meanwhile are left out). embeddings, when given, is
     filled with each scored post's sentence embedding from the same pass (for surge detection)."""
-    if not posts:
-        return []
+    results = run_scorer(posts, scorer, settings, embeddings=embeddings is not None)
+    return store_scores(
+        session=session,
+        posts=posts,
+        results=results,
+        scorer=scorer,
+        settings=settings,
+        embeddings=embeddings,
+    )
+
+
+def run_scorer(
+    posts: Sequence[Post], scorer: Scorer, settings: Settings, *, embeddings: bool = False
+) -> list[PostScores]:
+    """The model over the posts' texts in batches of SCORE_BATCH_SIZE (no database work)."""
     results: list[PostScores] = []
     for start in range(0, len(posts), settings.score_batch_size):
         chunk = posts[start : start + settings.score_batch_size]
-        results.extend(scorer.score([p.text for p in chunk], embeddings=embeddings is not None))
+        results.extend(scorer.score([p.text for p in chunk], embeddings=embeddings))
+    return results
+
+
+def store_scores(
+    *,
+    session: Session,
+    posts: Sequence[Post],
+    results: Sequence[PostScores],
+    scorer: Scorer,
+    settings: Settings,
+    embeddings: dict[int, Any] | None = None,
+) -> list[int]:
+    """The scores of posts the model has scored: one compare-and-set UPDATE (a post another
+    worker stored meanwhile is left out), one grouped count and one insert; returns the ids
+    stored now (embeddings: see score_claimed)."""
+    if not posts:
+        return []
     advanced = set(
         session.execute(
             update(Post)
