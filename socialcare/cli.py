@@ -240,9 +240,9 @@ def model_eval(
 @app.command("run")
 def run(
     port: int | None = typer.Option(None, help="web port (default: $PORT)"),
-    concurrency: int = typer.Option(2, help="worker processes"),
+    concurrency: int = typer.Option(2, help="I/O worker processes (one scorer runs beside them)"),
 ) -> None:
-    """The main job: migrate, start worker, beat and web, and poll X or replay the sample."""
+    """The main job: migrate, start worker, scorer, beat and web; poll X or replay the sample."""
     from socialcare.runner import run_all
 
     sys.exit(run_all(port=port, concurrency=concurrency))

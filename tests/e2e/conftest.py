@@ -117,7 +117,7 @@ def _purge_amqp(url: str) -> None:
         conn.ensure_connection(max_retries=3)
         # Delete the queues (and what is in them); the worker declares them afresh.
         channel = conn.channel()
-        for queue in ("socialcare", "socialcare.control"):
+        for queue in ("socialcare", "socialcare.control", "socialcare.score"):
             channel.queue_delete(queue)
 
 
