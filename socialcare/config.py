@@ -23,7 +23,7 @@ SECRET_VARIABLES = frozenset(
 
 
 class Settings(BaseSettings):
-    """Every setting socialcare reads; the README's table lists them with their defaults."""
+    """Every setting socialcare reads; docs/configuration.md lists them with their defaults."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 

@@ -4,7 +4,7 @@ Each function takes the acting agent, checks what their role allows, does the wo
 case services (socialcare.cases.work, socialcare.cases.outbox) and records an event. None of
 them commit or enqueue: callers commit, then enqueue the send of any reply returned.
 
-Who may act on which case (the README's role table):
+Who may act on which case (the role table in docs/workspace.md):
 - agents work on the cases they hold (claimed, or answered by their reply): reply, note,
   escalate, resolve, dismiss, release. A case nobody holds must be claimed first, and a case
   someone else holds is theirs: both are Conflict (the case is not in the state the action

@@ -14,6 +14,7 @@ import typer.main
 from tests.conftest import REPO
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
 _SPAN = re.compile(r"`([^`]+)`")
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 # `socialcare` as a command word: at the start, or after a path (.venv/bin/) or a space.
@@ -21,7 +22,9 @@ _COMMAND = re.compile(r"(?:^|(?<=[/\s]))socialcare\s+(.*)", re.S)
 
 
 def readme() -> str:
-    return README.read_text(encoding="utf-8")
+    """README.md, then every page under docs/ (the reference the README links to)."""
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def section(text: str, title: str) -> str:

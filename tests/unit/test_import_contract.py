@@ -1,4 +1,5 @@
-"""The drawing of the imports (README, "Architecture: which package may use which"), checked.
+"""The drawing of the imports (docs/architecture.md, "Architecture: which package may use
+which"), checked.
 
 Every `import` and `from ... import` in socialcare/ and workers/ (at module level or inside a
 function: both are a dependency) is read with `ast`, and each edge between two parts of the
@@ -159,7 +160,7 @@ def test_every_part_of_the_package_has_a_place_in_the_drawing():
 def test_imports_go_down_the_drawing_except_the_listed_debts():
     upwards = {edge for edge in _edges() if _upwards(edge)}
     new = sorted(upwards - set(DEBTS))
-    assert not new, "imports against the drawing (README, Architecture): " + ", ".join(
+    assert not new, "imports against the drawing (docs/architecture.md): " + ", ".join(
         f"{a} -> {b}" for a, b in new
     )
 
