@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from socialcare.auth.roles import Permission
 from socialcare.errors import NotFound
 from socialcare.ids import in_range
-from socialcare.surge import answer, incidents
+from socialcare.surge import answer, answer_text, incidents
 from socialcare.surge.models import SURGE_STATUSES
 from socialcare.web import surge_view as view
 from socialcare.web.api import api_errors, enqueue_send, fails, unusable
@@ -30,12 +30,12 @@ SurgeManager = Annotated[Actor, Depends(needs(Permission.SURGE_MANAGE))]
 
 
 class AnswerIn(BaseModel):
-    text: str = Field(max_length=answer.TEMPLATE_LIMIT * 2)
+    text: str = Field(max_length=answer_text.TEMPLATE_LIMIT * 2)
     after_send: str = "wait"
 
 
 class PreviewIn(BaseModel):
-    text: str = Field(max_length=answer.TEMPLATE_LIMIT * 2)
+    text: str = Field(max_length=answer_text.TEMPLATE_LIMIT * 2)
 
 
 class PreviewOut(BaseModel):

@@ -15,7 +15,7 @@ from socialcare.cases.models import Case, Event, Reply
 from socialcare.db import session_scope
 from socialcare.errors import Conflict, Forbidden
 from socialcare.routing.models import Agent
-from socialcare.surge import answer, incidents
+from socialcare.surge import answer, answer_text, incidents
 from socialcare.surge.models import Surge, SurgeEvent
 from tests.factories import make_agent, make_case, make_post
 from tests.surge.world import OUTAGE, T0, join_surge, surge_world
@@ -52,7 +52,7 @@ def test_a_long_quote_is_cut_to_fit_the_platform(session, settings):
     )
     text = plan.previews[0].text
     assert lengths.length("x", text) <= 280
-    assert text.endswith(answer.ELLIPSIS) and "the app" in text
+    assert text.endswith(answer_text.ELLIPSIS) and "the app" in text
 
 
 @pytest.mark.parametrize(
