@@ -37,8 +37,11 @@ INDEXES = (
 
 
 def _index(name: str, columns: list[str], partial: bool) -> None:
-    where = {"postgresql_where": sa.text(OPEN_SQL), "sqlite_where": sa.text(OPEN_SQL)}
-    op.create_index(name, "cases", columns, **(where if partial else {}))
+    if partial:
+        where = sa.text(OPEN_SQL)
+        op.create_index(name, "cases", columns, postgresql_where=where, sqlite_where=where)
+    else:
+        op.create_index(name, "cases", columns)
 
 
 def upgrade() -> None:
