@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from socialcare.cases.ack import queued_acks
 from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
-from socialcare.db import get_engine, session_scope
+from socialcare.db import get_engine, session_scope, utcnow
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.flows.surge import observe_scored
 from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, ingest_posts, store_cursors
 from socialcare.scoring.service import claim_waiting, run_scorer, store_scores
 from socialcare.scoring.service import score_posts as score_posts_service
+from socialcare.surge.incidents import link_routed
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,10 @@ def _route_batch(post_ids: list[int], enqueue: Enqueue, settings: Settings) -> i
         if settings.ack_enabled and cases:
             for reply_id in queued_acks(session=session, case_ids=cases):
                 later(session, enqueue, "send_reply", reply_id)
+        # Posts join a surge when scored and get their case when routed: link those cases now,
+        # and queue the lead's "same answer" where it was chosen.
+        for reply_id in link_routed(session=session, case_ids=cases, now=utcnow()):
+            later(session, enqueue, "send_reply", reply_id)
     return len(cases)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from socialcare.auth.service import create_token
 from socialcare.cases.models import Case
 from socialcare.cases.workspace_models import CannedReply
 from socialcare.config import Settings
+from socialcare.surge.models import Surge
 from socialcare.web import create_app
 from tests.factories import make_account, make_agent, make_case, make_post, make_reply, make_team
 from tests.web.signin import PASSWORD, person, sign_in
@@ -105,6 +107,20 @@ TABLE: dict[tuple[str, str], Access] = {
     ("PUT", "/api/teams/{name}/members"): Access(
         "admin", "/api/teams/empty/members", {"handles": []}
     ),
+    ("GET", "/surges"): Access("agent", "/surges?status=open"),
+    ("GET", "/surges/{surge_id}"): Access("agent", "/surges/{surge}?answer=Hi%20@%7Bhandle%7D"),
+    ("GET", "/api/surges"): Access("agent", "/api/surges"),
+    ("GET", "/api/surges/{surge_id}"): Access("agent", "/api/surges/{surge}"),
+    ("POST", "/api/surges/{surge_id}/acknowledge"): Access(
+        "lead", "/api/surges/{surge}/acknowledge"
+    ),
+    ("POST", "/api/surges/{surge_id}/preview"): Access(
+        "lead", "/api/surges/{surge}/preview", {"text": "Hi @{handle}"}
+    ),
+    ("POST", "/api/surges/{surge_id}/answer"): Access(
+        "lead", "/api/surges/{surge}/answer", {"text": "Hi @{handle}", "after_send": "wait"}
+    ),
+    ("POST", "/api/surges/{surge_id}/resolve"): Access("lead", "/api/surges/{surge}/resolve"),
     ("GET", "/api/tokens"): Access("agent", "/api/tokens"),
     ("POST", "/api/tokens"): Access("agent", "/api/tokens", {"name": "script"}, by_token=False),
     ("DELETE", "/api/tokens/{token_id}"): Access("agent", "/api/tokens/{spare_token}"),
@@ -143,6 +159,17 @@ def world(session: Session) -> dict[str, Any]:
     canned = CannedReply(name="doomed", text="bye", created_by="tests")
     session.add(canned)
     spare = person(session, "spare", "agent")
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    surge = Surge(
+        key="access",
+        account_id=account.id,
+        title="outage",
+        topic="other",
+        started_at=at,
+        detected_at=at,
+        last_post_at=at,
+    )
+    session.add(surge)
     _, token = create_token(session=session, agent=spare, name="spare", actor="tests")
     session.commit()
     return {
@@ -152,6 +179,7 @@ def world(session: Session) -> dict[str, Any]:
         "reply": reply.id,
         "canned": canned.id,
         "spare_token": token.id,
+        "surge": surge.id,
     }
 
 
