@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from socialcare.db import session_scope
 from socialcare.metrics.models import DigestDelivery
+from socialcare.metrics.outbound import retry_delay
 from socialcare.metrics.recipients import Recipient
-from socialcare.metrics.schedule import due_digests, periods_due, retry_delay
+from socialcare.metrics.schedule import due_digests, periods_due
 
 MONDAY_NOON = datetime(2025, 3, 10, 12, tzinfo=UTC)
 LONDON = Recipient(kind="email", address="lead@example.com", tz="Europe/London")

@@ -14,8 +14,9 @@ from socialcare import flows
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner
 from socialcare.metrics.models import DigestDelivery
+from socialcare.metrics.outbound import SENDING_LEASE
 from socialcare.metrics.recipients import Recipient
-from socialcare.metrics.schedule import SENDING_LEASE, claim_delivery
+from socialcare.metrics.schedule import claim_delivery
 from tests.metrics.conftest import MailHandler
 
 MONDAY_NOON = datetime(2025, 3, 10, 12, tzinfo=UTC)
