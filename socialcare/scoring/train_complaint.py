@@ -292,7 +292,7 @@ def train_complaint(
     batch_size: int = 64,
     cache_dir: Path | None = None,
     progress: bool = True,
-    trunk: str = "finetuned",
+    trunk: str = "base",
     sentiment_file: Path = FINETUNED_FILE,
 ) -> dict[str, Any]:
     """CV every variant, fit the best (by CV F1) on all rows, write it; returns the sidecar.
