@@ -60,7 +60,7 @@ def _rate(fn: object, n: int, repeats: int) -> float:
 
 def _speed_one(quantize: str, texts: list[str], repeats: int, data_dir: Path) -> dict[str, float]:
     from socialcare.config import load_settings
-    from socialcare.scoring.encoder import batches
+    from socialcare.scoring.encoder import batches, preprocess
     from socialcare.scoring.multilingual import get_multilingual_scorer
 
     settings = load_settings(SOCIALCARE_DATA_DIR=str(data_dir), SCORING_QUANTIZE=quantize)
@@ -68,7 +68,9 @@ def _speed_one(quantize: str, texts: list[str], repeats: int, data_dir: Path) ->
     batch = settings.score_batch_size
     # Bare gets the same length-sorted batches the scorer makes, with the prefix, so the ratio
     # counts the scorer's own work only.
-    prefixed = ["query: " + t for _, b in batches(texts, batch) for t in b]
+    # It gets the texts already preprocessed (@user, http), as the encoder sees them.
+    clean = [preprocess(t) for t in texts]
+    prefixed = ["query: " + t for _, b in batches(clean, batch) for t in b]
     scorer.score(texts[:batch])  # warm up
     bare = _rate(lambda: _bare(scorer.encoder, prefixed, batch), len(texts), repeats)
     full = _rate(lambda: scorer.score(texts), len(texts), repeats)
