@@ -164,7 +164,7 @@ def acknowledge(request: Request, session: SessionDep, actor: SurgeManager, surg
 @router.post(
     "/api/surges/{surge_id}/preview",
     response_model=PreviewOut,
-    responses=fails(401, 403, 404),
+    responses=fails(400, 401, 403, 404),
 )
 def preview(session: SessionDep, actor: SurgeManager, surge_id: RowId, body: PreviewIn) -> Any:
     """The answer as the first customers would read it (422 when it does not fit one)."""
@@ -181,7 +181,7 @@ def preview(session: SessionDep, actor: SurgeManager, surge_id: RowId, body: Pre
 @router.post(
     "/api/surges/{surge_id}/answer",
     response_model=AnswerOut,
-    responses=fails(401, 403, 404, 409),
+    responses=fails(400, 401, 403, 404, 409),
 )
 def send_answer(
     request: Request, session: SessionDep, actor: SurgeManager, surge_id: RowId, body: AnswerIn
