@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from socialcare.auth.service import agent_by_handle
@@ -170,27 +170,37 @@ def release_expired_claims(*, session: Session, now: datetime) -> int:
 
 
 def age_overdue(*, session: Session, now: datetime) -> int:
-    """Unanswered cases that sat in the queue longer than their SLA rise one priority level.
+    """Cases that sat in the queue longer than their SLA rise one priority level, once: an
+    unanswered case against its first-response SLA, a customer who wrote again after the
+    brand's reply against the next-reply SLA (reply_due_at).
 
     Measured from queued_at on the wall clock, so replayed history ages like live traffic.
     """
     cases = session.execute(
         select(Case).where(
             Case.status.in_(("queued", "claimed")),
-            Case.first_response_at.is_(None),
             Case.escalated.is_(False),
             Case.priority != "P1",
             Case.queued_at.is_not(None),
-            Case.sla_due_at.is_not(None),
+            or_(
+                and_(Case.first_response_at.is_(None), Case.sla_due_at.is_not(None)),
+                and_(Case.reply_due_at.is_not(None), Case.waiting_since.is_not(None)),
+            ),
         )
     ).scalars()
     count = 0
     for case in cases:
-        assert case.queued_at is not None and case.sla_due_at is not None
-        if case.queued_at + (case.sla_due_at - case.opened_at) >= now:
+        assert case.queued_at is not None
+        if case.first_response_at is None and case.sla_due_at is not None:
+            allowed, kind = case.sla_due_at - case.opened_at, "sla_breached"
+        elif case.reply_due_at is not None and case.waiting_since is not None:
+            allowed, kind = case.reply_due_at - case.waiting_since, "next_reply_breached"
+        else:
+            continue
+        if case.queued_at + allowed >= now:
             continue
         case.priority = raise_priority(case.priority)
         case.escalated = True
-        record(session, actor=WORKER, kind="sla_breached", case_id=case.id, priority=case.priority)
+        record(session, actor=WORKER, kind=kind, case_id=case.id, priority=case.priority)
         count += 1
     return count

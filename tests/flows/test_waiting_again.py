@@ -114,3 +114,33 @@ def test_a_reply_that_answers_only_the_earlier_posts_leaves_the_later_one_waitin
     assert case.waiting_since == T0 + timedelta(minutes=30)
     sla = settings.next_reply_sla_seconds[case.priority]
     assert case.reply_due_at == T0 + timedelta(minutes=30, seconds=sla)
+
+
+def test_a_customer_waiting_again_past_the_next_reply_sla_rises_one_priority_once(
+    session: Session, settings: Settings
+) -> None:
+    from socialcare.cases.models import Event
+    from socialcare.cases.work import age_overdue
+
+    ensure_default_teams(session=session)
+    _route(session, settings, _post("a1", "ann", 0), _post("b1", "bob", 0))
+    _route(session, settings, _post("r1", "acme", 10, reply_to="a1", brand=True))
+    _route(session, settings, _post("a2", "ann", 300))  # Ann waits again; Bob never answered
+    ann, bob = _case(session, "ann"), _case(session, "bob")
+    assert ann.queued_at is not None and ann.reply_due_at is not None
+    assert ann.waiting_since is not None and bob.sla_due_at is not None
+    allowed_ann = ann.reply_due_at - ann.waiting_since  # the next-reply SLA
+    allowed_bob = bob.sla_due_at - bob.opened_at  # the first-response SLA
+    before = {c.id: c.priority for c in (ann, bob)}
+    first = min(ann.queued_at + allowed_ann, bob.queued_at + allowed_bob)
+    assert age_overdue(session=session, now=first - timedelta(seconds=1)) == 0
+    later = max(ann.queued_at + allowed_ann, bob.queued_at + allowed_bob) + timedelta(seconds=1)
+    assert age_overdue(session=session, now=later) == 2
+    assert age_overdue(session=session, now=later + timedelta(days=1)) == 0  # once
+    session.flush()
+    ann, bob = _case(session, "ann"), _case(session, "bob")
+    for case in (ann, bob):
+        assert case.escalated and case.priority < before[case.id]  # "P3" < "P4": more urgent
+    breaches = ("sla_breached", "next_reply_breached")
+    kinds = {e.case_id: e.kind for e in session.query(Event).filter(Event.kind.in_(breaches))}
+    assert kinds == {ann.id: "next_reply_breached", bob.id: "sla_breached"}
