@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parsedate_to_datetime
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -211,6 +211,10 @@ class SlackNotifier:
         payload = slack_payload(
             digest, chart_url=self.chart_url(digest) if self.chart_url else None
         )
+        return self.post(payload)
+
+    def post(self, payload: dict[str, Any]) -> DeliveryResult:
+        """POST one message to the webhook; DeliveryError says whether to try again."""
         try:
             response = requests.post(self.webhook_url, json=payload, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:

@@ -10,10 +10,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any, Protocol
 
-import requests
-
 from socialcare.config import Settings
-from socialcare.errors import ConfigError, DeliveryError
+from socialcare.errors import ConfigError
 from socialcare.metrics import delivery
 from socialcare.metrics.delivery import DeliveryResult, EmailNotifier, SlackNotifier
 from socialcare.metrics.digest_format import clean, format_duration
@@ -127,31 +125,7 @@ class SlackAlertNotifier(SlackNotifier):
     """The digest's Slack webhook notifier, sending an alert."""
 
     def send_alert(self, message: SurgeMessage) -> DeliveryResult:
-        try:
-            response = requests.post(
-                self.webhook_url, json=slack_payload(message), timeout=self.timeout
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DeliveryError(
-                f"Slack webhook at {self.host} unreachable: {type(exc).__name__}", permanent=False
-            ) from None
-        except requests.RequestException as exc:
-            raise DeliveryError(
-                f"Slack webhook request failed: {type(exc).__name__}", permanent=True
-            ) from None
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise DeliveryError(
-                f"Slack webhook at {self.host} answered {status}",
-                permanent=False,
-                retry_after=delivery.parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if status >= 300:
-            raise DeliveryError(
-                f"Slack webhook at {self.host} answered {status}: {clean(response.text)[:200]}",
-                permanent=True,
-            )
-        return DeliveryResult(channel="slack", target=self.host)
+        return self.post(slack_payload(message))
 
 
 def alert_notifier_for(recipient: Recipient, *, settings: Settings) -> AlertNotifier:
