@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -13,9 +14,10 @@ from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.flows.polling import flag_late_accounts
-from socialcare.metrics.schedule import overdue_deliveries
+from socialcare.metrics import outbound
+from socialcare.metrics.models import DigestDelivery
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, Account, Post
-from socialcare.surge.alerts import overdue_alerts
+from socialcare.surge.models import SurgeAlert
 
 
 def _overdue_posts(session: Session, settings: Settings, enqueue: Enqueue) -> int:
@@ -87,27 +89,19 @@ def _overdue_replies(session: Session, settings: Settings, enqueue: Enqueue) -> 
     return count
 
 
-def _overdue_digests(session: Session, settings: Settings, enqueue: Enqueue) -> int:
-    due = overdue_deliveries(
+def _overdue_messages(
+    session: Session, settings: Settings, enqueue: Enqueue, model: Any, step: str
+) -> int:
+    """Digest deliveries or surge alerts due again (metrics.outbound): one send step each."""
+    due = outbound.overdue(
         session=session,
+        model=model,
         now=utcnow(),
         grace=timedelta(seconds=settings.step_grace_seconds),
         max_attempts=settings.max_attempts,
     )
-    for delivery_id in due:
-        later(session, enqueue, "send_digest", delivery_id)
-    return len(due)
-
-
-def _overdue_surge_alerts(session: Session, settings: Settings, enqueue: Enqueue) -> int:
-    due = overdue_alerts(
-        session=session,
-        now=utcnow(),
-        grace=timedelta(seconds=settings.step_grace_seconds),
-        max_attempts=settings.max_attempts,
-    )
-    for alert_id in due:
-        later(session, enqueue, "send_surge_alert", alert_id)
+    for row_id in due:
+        later(session, enqueue, step, row_id)
     return len(due)
 
 
@@ -119,8 +113,10 @@ def sweep(*, enqueue: Enqueue, settings: Settings | None = None) -> dict[str, in
         return {
             "posts": _overdue_posts(session, settings, enqueue),
             "replies": _overdue_replies(session, settings, enqueue),
-            "digests": _overdue_digests(session, settings, enqueue),
-            "surge_alerts": _overdue_surge_alerts(session, settings, enqueue),
+            "digests": _overdue_messages(session, settings, enqueue, DigestDelivery, "send_digest"),
+            "surge_alerts": _overdue_messages(
+                session, settings, enqueue, SurgeAlert, "send_surge_alert"
+            ),
             "claims_released": release_expired_claims(session=session, now=now),
             "aged": age_overdue(session=session, now=now),
             "late_accounts": flag_late_accounts(session=session, settings=settings, now=now),

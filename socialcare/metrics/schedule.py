@@ -121,15 +121,6 @@ def record_failure(
     )
 
 
-def overdue_deliveries(
-    *, session: Session, now: datetime, grace: timedelta, max_attempts: int
-) -> list[int]:
-    """For the sweep: the deliveries to enqueue (metrics.outbound.overdue)."""
-    return outbound.overdue(
-        session=session, model=DigestDelivery, now=now, grace=grace, max_attempts=max_attempts
-    )
-
-
 def recent_deliveries(*, session: Session, limit: int = 20) -> list[DigestDelivery]:
     """The latest deliveries first (by period, then recipient)."""
     return list(

@@ -82,12 +82,3 @@ def record_failure(
         now=now,
         jitter=jitter,
     )
-
-
-def overdue_alerts(
-    *, session: Session, now: datetime, grace: timedelta, max_attempts: int
-) -> list[int]:
-    """For the sweep: due pending alerts and sends whose worker died; returns ids to enqueue."""
-    return outbound.overdue(
-        session=session, model=SurgeAlert, now=now, grace=grace, max_attempts=max_attempts
-    )
