@@ -44,6 +44,7 @@ from socialcare.sources.x_parse import (
     posts_from_page,
     problem_of_body,
 )
+from socialcare.sources.x_poll import poll_pages
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +185,26 @@ class XSource:
         self.budget = budget if budget is not None else budget_from_settings(settings)
         self._user_ids: dict[str, str] = {}
         # What the poll in progress saw: rate windows by endpoint, partial errors.
-        self.windows: dict[str, RateWindow] = {}
-        self.notes: list[SourceNote] = []
+        self._windows: dict[str, RateWindow] = {}
+        self._notes: list[SourceNote] = []
+
+    @property
+    def mentions_window(self) -> int:
+        return self.settings.x_mentions_window
+
+    @property
+    def page_size(self) -> int:
+        return self.settings.x_page_size
+
+    def note(self, note: SourceNote) -> None:
+        self._notes.append(note)
+
+    def take_notes(self) -> list[SourceNote]:
+        notes, self._notes = self._notes, []
+        return notes
+
+    def rate_windows(self) -> dict[str, RateWindow]:
+        return dict(self._windows)
 
     def remember_rate_windows(self, account_id: int, windows: Mapping[str, RateWindow]) -> None:
         """Seed the budget with windows stored earlier, where it knows nothing newer."""
@@ -228,7 +247,7 @@ class XSource:
         if payload.get("errors"):
             problems = describe_problems(payload["errors"])
             log.warning("X %s: partial errors: %s", action, problems)
-            self.notes.append(
+            self.note(
                 SourceNote(
                     "partial_errors",
                     "info",
@@ -261,7 +280,7 @@ class XSource:
         window = window_from_headers(self.session.last_headers)
         if window is not None:
             self.budget.record(account.id, endpoint, window)
-            self.windows[endpoint] = window
+            self._windows[endpoint] = window
 
     def _missing_user_context(self) -> list[str]:
         return [
@@ -280,7 +299,7 @@ class XSource:
             permanent=True,
         )
 
-    def _brand_id(self, account: AccountRef, cursors: Mapping[str, Any]) -> tuple[str, int]:
+    def brand_id(self, account: AccountRef, cursors: Mapping[str, Any]) -> tuple[str, int]:
         """The brand's X user id and the number of requests it took (0 or 1)."""
         if account.external_id:
             return str(account.external_id), 0
@@ -371,9 +390,7 @@ class XSource:
 
     def fetch_pages(self, account: AccountRef, cursors: dict[str, Any]) -> Iterator[FetchResult]:
         """The poll page by page (see socialcare.sources.x_poll)."""
-        from socialcare.sources.x_poll import poll_pages
-
-        self.windows, self.notes = {}, []
+        self._windows, self._notes = {}, []
         yield from poll_pages(self, account, cursors)
 
     def fetch(self, account: AccountRef, cursors: dict[str, Any]) -> FetchResult:
@@ -400,7 +417,7 @@ class XSource:
                 f"X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET (missing: {', '.join(missing)})",
                 permanent=True,
             )
-        user_id, _ = self._brand_id(account, {})  # before posting: nothing may fail after it
+        user_id, _ = self.brand_id(account, {})  # before posting: nothing may fail after it
         action = f"reply to {in_reply_to}"
         payload = self._call(
             action,
@@ -439,7 +456,7 @@ class XSource:
         the API reaches) for the reply an attempt begun at sent_after published (see pick_reply:
         matched by author, parent, time and id; the same text, compared unescaped,
         whitespace-normalised, links masked, decides between several)."""
-        user_id, _ = self._brand_id(account, {})
+        user_id, _ = self.brand_id(account, {})
         since_id = in_reply_to if in_reply_to.isdigit() else None
         pages = self._pages(account, user_id, FIND_REPLY_PAGES, since_id=since_id)
         wanted = comparable_text(text)

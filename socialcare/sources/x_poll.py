@@ -13,24 +13,69 @@ it waited), may have been cut short, so the gap between the stored cursor and th
 read is searched (one request when nothing is missing) (`@handle OR to:handle`, the last 7 days), in
 pages, resumably (`mentions_fill`); what search found is recorded as an incident, and a gap
 older than search reaches is an incident of severity error.
+
+The poll reads through XReader, the few public calls it needs of the source (XSource implements
+it), so this module does not import the source's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from socialcare.sources.base import AccountRef, FetchResult, IncomingPost, SourceNote
+from socialcare.sources.base import AccountRef, FetchResult, IncomingPost, RateWindow, SourceNote
 from socialcare.sources.x_parse import max_id, parse_time, posts_from_page
-
-if TYPE_CHECKING:
-    from socialcare.sources.x import XSource
 
 SEARCH_DAYS = 7
 # Search's reach is 7 days back from the request; a little margin keeps start_time inside it.
 SEARCH_MARGIN = timedelta(minutes=2)
 STREAMS = (("mentions", "mentions"), ("timeline", "tweets"))
+
+
+class XReader(Protocol):
+    """What a poll needs of the X source: its pages, the brand's id, the notes and rate windows
+    the poll's requests left, and the pace the budget allows."""
+
+    @property
+    def mentions_window(self) -> int:
+        """How many of the latest mentions X keeps reachable (X_MENTIONS_WINDOW)."""
+        ...
+
+    @property
+    def page_size(self) -> int:
+        """Posts per page asked for (X_PAGE_SIZE)."""
+        ...
+
+    def brand_id(self, account: AccountRef, cursors: Mapping[str, Any]) -> tuple[str, int]:
+        """The brand's X user id and the requests it took to learn it (0 or 1)."""
+        ...
+
+    def page(
+        self, account: AccountRef, endpoint: str, *, user_id: str, **params: Any
+    ) -> dict[str, Any]:
+        """One page of the brand's mentions or timeline ("mentions" or "tweets")."""
+        ...
+
+    def search_page(self, account: AccountRef, query: str, **params: Any) -> dict[str, Any]:
+        """One page of recent search."""
+        ...
+
+    def note(self, note: SourceNote) -> None:
+        """Keep a note for the page in progress."""
+        ...
+
+    def take_notes(self) -> list[SourceNote]:
+        """The notes kept since the last call (partial errors, gaps), handed over once."""
+        ...
+
+    def rate_windows(self) -> dict[str, RateWindow]:
+        """The rate windows this poll's requests saw, by endpoint."""
+        ...
+
+    def poll_floor(self, account: AccountRef) -> tuple[float, bool]:
+        """Seconds the next poll waits at least, and whether a window is spent."""
+        ...
 
 
 def min_id(current: str | None, ids: list[str]) -> str | None:
@@ -46,7 +91,7 @@ def _more(page: dict[str, Any]) -> bool:
 class _Poll:
     """The state of one poll: the cursors as they stand and what each page yields."""
 
-    def __init__(self, src: XSource, account: AccountRef, cursors: dict[str, Any]) -> None:
+    def __init__(self, src: XReader, account: AccountRef, cursors: dict[str, Any]) -> None:
         self.src, self.account = src, account
         self.cursors = dict(cursors)
         self.observed_at = datetime.now(UTC)
@@ -54,7 +99,7 @@ class _Poll:
         self.user_id = ""
 
     def result(self, posts: list[IncomingPost], *, final: bool = False) -> FetchResult:
-        notes, self.src.notes = self.src.notes, []
+        notes = self.src.take_notes()
         result = FetchResult(
             posts=posts,
             cursors=dict(self.cursors),
@@ -62,7 +107,7 @@ class _Poll:
             requests_made=self.requests,
             final=final,
             notes=notes,
-            rate_windows=dict(self.src.windows),
+            rate_windows=self.src.rate_windows(),
         )
         self.requests = 0
         return result
@@ -109,7 +154,7 @@ class _Poll:
                 yield self.result(posts)
                 continue
             break
-        window = self.src.settings.x_mentions_window - self.src.settings.x_page_size
+        window = self.src.mentions_window - self.src.page_size
         if name == "mentions" and state["until"] and (resumed or state["count"] >= window):
             self.cursors[pass_key] = dict(state)
             yield self.result(posts)
@@ -149,20 +194,19 @@ class _Poll:
             "found": state["found"],
         }
         handle = self.account.handle.lstrip("@")
-        notes = self.src.notes
         if state["found"]:
-            notes.append(
+            self.src.note(
                 SourceNote(
                     "window_overflow",
                     "warning",
                     f"@{handle}: more mentions arrived between two polls than X's window of "
-                    f"{self.src.settings.x_mentions_window} keeps; recent search filled the gap "
+                    f"{self.src.mentions_window} keeps; recent search filled the gap "
                     f"with {state['found']} posts",
                     data,
                 )
             )
         if "start_time" in params:
-            notes.append(
+            self.src.note(
                 SourceNote(
                     "gap_unreachable",
                     "error",
@@ -175,10 +219,10 @@ class _Poll:
         yield self.result(posts)
 
 
-def poll_pages(src: XSource, account: AccountRef, cursors: dict[str, Any]) -> Iterator[FetchResult]:
+def poll_pages(src: XReader, account: AccountRef, cursors: dict[str, Any]) -> Iterator[FetchResult]:
     """The pages of one poll of both streams; the last result has final=True."""
     poll = _Poll(src, account, cursors)
-    poll.user_id, poll.requests = src._brand_id(account, cursors)
+    poll.user_id, poll.requests = src.brand_id(account, cursors)
     poll.cursors["user_id"] = poll.user_id
     for name, endpoint in STREAMS:
         yield from poll.stream(name, endpoint)
