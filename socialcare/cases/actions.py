@@ -116,7 +116,10 @@ def claim(*, session: Session, agent: Agent, case_id: int, lease_seconds: float)
 def claim_next(
     *, session: Session, agent: Agent, team: str | None, lease_seconds: float
 ) -> Case | None:
-    """Claim the top queued case of a team, else of the agent's teams (all if they have none)."""
+    """Claim the top queued case of a team, else of the agent's teams (all if they have none),
+    in a language the agent reads (work.claim_next); None when nothing waits. Conflict, saying
+    which languages wait, when only cases in languages the agent did not declare wait: nobody
+    is handed a case they cannot read, and a lead may still claim any case by its id."""
     require(agent, Permission.CASE_WORK)
     team_id = None
     if team:
@@ -124,8 +127,25 @@ def claim_next(
         if found is None:
             raise NotFound(f"no team {team!r}")
         team_id = found
-    return work.claim_next(
+    case = work.claim_next(
         session=session, agent=agent, team_id=team_id, lease_seconds=lease_seconds
+    )
+    if case is None:
+        unread = work.waiting_unread(session=session, agent=agent, team_id=team_id)
+        if unread:
+            raise Conflict(unread_message(work.agent_reads(agent), unread))
+    return case
+
+
+def unread_message(reads: list[str], unread: dict[str, int]) -> str:
+    """What an agent is told when only cases in languages they do not read wait."""
+    waiting = ", ".join(f"{n} in {code}" for code, n in unread.items())
+    total = sum(unread.values())
+    cases = "case waits" if total == 1 else "cases wait"
+    return (
+        f"no case in a language you read ({', '.join(reads)}) is waiting; "
+        f"{total} {cases} in other languages ({waiting}): "
+        "a lead may claim them by id, or add the language to yours"
     )
 
 

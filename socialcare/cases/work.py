@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from socialcare.auth.service import agent_by_handle
 from socialcare.cases.events import WORKER, record
@@ -14,9 +14,10 @@ from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound
 from socialcare.ids import in_range
+from socialcare.posts.models import Post
 from socialcare.routing.models import Agent
 from socialcare.routing.rules import PRIORITY_ORDER, raise_priority
-from socialcare.routing.service import team_by_name
+from socialcare.routing.service import UNKNOWN_LANGUAGE, team_by_name
 
 CLAIM_RETRIES = 8
 
@@ -65,15 +66,45 @@ def _try_claim(session: Session, case_id: int, agent: Agent, lease_seconds: floa
     return bool(changed)
 
 
+def agent_reads(agent: Agent) -> list[str]:
+    """The languages an agent declared (ISO 639-1 codes); empty: they take a case in any."""
+    return sorted({str(code) for code in agent.languages or []})
+
+
+def _root_language_in(languages: list[str]) -> ColumnElement[bool]:
+    """The case's first post is in one of languages, or its language is unknown ("und", or
+    not detected): the same post the queue's language filter looks at."""
+    root = aliased(Post)
+    return (
+        exists()
+        .where(
+            root.id == Case.root_post_id,
+            or_(root.language.in_([*languages, UNKNOWN_LANGUAGE]), root.language.is_(None)),
+        )
+        .correlate_except(root)
+    )
+
+
+def _queued(agent: Agent, team_id: int | None) -> list[ColumnElement[bool]]:
+    """Queued cases of team_id, else of the agent's teams (all if they have none)."""
+    team_ids = [team_id] if team_id is not None else [t.id for t in agent.teams]
+    where = [Case.status == "queued"]
+    if team_ids:
+        where.append(Case.team_id.in_(team_ids))
+    return where
+
+
 def claim_next(
     *, session: Session, agent: Agent, team_id: int | None = None, lease_seconds: float = 900.0
 ) -> Case | None:
-    """Atomically claim the top queued case of the agent's teams (or team_id); None if empty."""
-    team_ids = [team_id] if team_id is not None else [t.id for t in agent.teams]
+    """Atomically claim the top queued case of the agent's teams (or team_id) in a language the
+    agent reads (any, if they declared none; a case of unknown language always counts); None
+    when no such case waits (waiting_unread says whether others do)."""
+    languages = agent_reads(agent)
     for _ in range(CLAIM_RETRIES):
-        stmt = select(Case.id).where(Case.status == "queued")
-        if team_ids:
-            stmt = stmt.where(Case.team_id.in_(team_ids))
+        stmt = select(Case.id).where(*_queued(agent, team_id))
+        if languages:
+            stmt = stmt.where(_root_language_in(languages))
         stmt = stmt.order_by(*queue_order()).limit(1)  # type: ignore[arg-type]
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=Case)
@@ -84,6 +115,24 @@ def claim_next(
             session.expire_all()
             return session.get(Case, case_id)
     return None
+
+
+def waiting_unread(*, session: Session, agent: Agent, team_id: int | None = None) -> dict[str, int]:
+    """How many queued cases of the agent's teams (or team_id) wait in each language the agent
+    does not read (none for an agent who declared no languages)."""
+    languages = agent_reads(agent)
+    if not languages:
+        return {}
+    root = aliased(Post)
+    stmt = (
+        select(root.language, func.count())
+        .select_from(Case)
+        .join(root, root.id == Case.root_post_id)
+        .where(*_queued(agent, team_id), root.language.not_in([*languages, UNKNOWN_LANGUAGE]))
+        .group_by(root.language)
+        .order_by(root.language)
+    )
+    return {str(code): int(n) for code, n in session.execute(stmt).tuples()}
 
 
 def claim(*, session: Session, case_id: int, agent: Agent, lease_seconds: float = 900.0) -> Case:

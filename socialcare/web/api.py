@@ -227,11 +227,12 @@ def _lease(request: Request) -> float:
     return float(min(settings.claim_lease_seconds, settings.claim_idle_seconds))
 
 
-@router.post("/cases/next", response_model=m.CaseOut | None, responses=fails(404))
+@router.post("/cases/next", response_model=m.CaseOut | None, responses=fails(404, 409))
 def claim_next(
     request: Request, session: SessionDep, actor: CaseWorker, body: m.NextIn | None = None
 ) -> Any:
-    """Claim the top queued case (of a team, else of one's teams); null when none waits."""
+    """Claim the top queued case (of a team, else of one's teams) in a language one reads; null
+    when none waits; 409, naming the languages, when only cases in others wait."""
     with api_errors():
         case = actions.claim_next(
             session=session,
