@@ -70,6 +70,11 @@ def insert_for(session: Session) -> Any:
     return dialect_insert(session.get_bind().dialect.name)
 
 
+def on_postgresql(session: Session) -> bool:
+    """Whether the session's database is PostgreSQL (where one statement may do more)."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 def changed_rows(result: Result[Any]) -> int:
     """Rows an UPDATE changed: how a compare-and-set learns whether it won."""
     return int(cast(CursorResult[Any], result).rowcount)
@@ -175,6 +180,32 @@ def _seconds_sqlite(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -
         f"ROUND((julianday({compiler.process(end, **kw)}) - "
         f"julianday({compiler.process(start, **kw)})) * 86400.0, 3)"
     )
+
+
+class JSONText(FunctionElement[Any]):
+    """SQL expression: a JSON value as it compares (PostgreSQL's jsonb compares by value as it
+    is; SQLite compares texts, so json() minifies them first and spacing never differs)."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(JSONText, "postgresql")
+def _json_text_pg(element: JSONText, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return str(compiler.process(value, **kw))
+
+
+@compiles(JSONText, "sqlite")
+def _json_text_sqlite(element: JSONText, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"json({compiler.process(value, **kw)})"
+
+
+def same_json(left: ColumnElement[Any], right: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQL condition: two JSON values (a column, a bound dict) are equal on either database."""
+    return JSONText(left).op("=", is_comparison=True)(JSONText(right))
 
 
 def at(value: datetime) -> ColumnElement[datetime]:

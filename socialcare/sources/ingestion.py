@@ -6,15 +6,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-import orjson
-from sqlalchemy import TextClause, bindparam, func, select, text, update
+from sqlalchemy import Integer, Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from socialcare.db import changed_rows, dialect_insert
+from socialcare.db import changed_rows, dialect_insert, same_json
 from socialcare.posts.models import Account, Post
-from socialcare.posts.service import encoded_rows, pg_insert_posts_sql
 from socialcare.sources.base import RateWindow
 from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
 
@@ -96,14 +94,20 @@ def add_usage(
 @functools.cache
 def _add_usage(dialect: str) -> Any:
     """Add a page's requests and reads to the account's day (built once: every page runs it)."""
-    table = ReadUsage.__table__
-    stmt = dialect_insert(dialect)(table).values(
+    stmt = dialect_insert(dialect)(ReadUsage.__table__).values(
         account_id=bindparam("account_id"),
         day=bindparam("day"),
         requests=bindparam("requests"),
         reads=bindparam("reads"),
         billed=bindparam("billed"),
     )
+    return usage_upsert(stmt)
+
+
+def usage_upsert(stmt: Any) -> Any:
+    """An insert into read_usage (of values, or from a select) that adds to the account's day
+    when it has a row already."""
+    table = ReadUsage.__table__
     return stmt.on_conflict_do_update(
         index_elements=["account_id", "day"],
         set_={
@@ -150,7 +154,12 @@ def store_rate_windows(
 
 @functools.cache
 def _keep_window(dialect: str) -> Any:
-    stmt = dialect_insert(dialect)(RateLimitState.__table__)
+    return window_upsert(dialect_insert(dialect)(RateLimitState.__table__))
+
+
+def window_upsert(stmt: Any) -> Any:
+    """An insert into rate_limits (of values, or from a select) that replaces the endpoint's
+    window when the account has one already."""
     return stmt.on_conflict_do_update(
         index_elements=["account_id", "endpoint"],
         set_={
@@ -162,89 +171,18 @@ def _keep_window(dialect: str) -> Any:
     )
 
 
-class PageWrite:
-    """A page of a poll written to PostgreSQL by one statement, in one round trip: the account's
-    cursors moved by compare-and-set (the row stays locked to the end of the transaction), the
-    posts inserted (as ingest_posts's insert), the page's requests, reads and the reads billed
-    for its new posts added to the account's day, and the rate windows kept. moved tells, after
-    the call, whether the cursors were still those expected (if not, nothing of the page may be
-    committed). Posts seen before are billed by read_again, once their ids are known."""
-
-    def __init__(
-        self,
-        *,
-        account_id: int,
-        expected: dict[str, Any],
-        cursors: dict[str, Any],
-        day: date,
-        requests: int,
-        reads: int,
-        windows: dict[str, RateWindow],
-        now: datetime,
-    ) -> None:
-        self.params: dict[str, Any] = {
-            "account_id": account_id,
-            "expected": orjson.dumps(expected).decode(),
-            "cursors": orjson.dumps(cursors).decode(),
-            "day": day,
-            "requests": requests,
-            "reads": reads,
-            "windows": orjson.dumps(
-                [
-                    {
-                        "endpoint": endpoint,
-                        "limit": w.limit,
-                        "remaining": w.remaining,
-                        "reset_at": w.reset_at,
-                    }
-                    for endpoint, w in sorted(windows.items())
-                ]
-            ).decode(),
-            "now": now,
-        }
-        self.moved = False
-
-    def __call__(self, session: Session, rows: list[dict[str, Any]]) -> list[Any]:
-        _, payload = encoded_rows(rows)
-        result = session.execute(_page_write(), {**self.params, "rows": payload}).all()
-        self.moved = bool(result[0].moved)
-        return [row for row in result if row.id is not None]
-
-
 @functools.cache
-def _page_write() -> TextClause:
-    return text(
-        f"""
-WITH moved AS (
-    UPDATE accounts SET cursors = CAST(:cursors AS jsonb)
-    WHERE id = CAST(:account_id AS integer) AND cursors = CAST(:expected AS jsonb)
-    RETURNING id
-), inserted AS (
-    {pg_insert_posts_sql()}
-), usage AS (
-    INSERT INTO read_usage (account_id, day, requests, reads, billed)
-    SELECT CAST(:account_id AS integer), CAST(:day AS date), CAST(:requests AS integer),
-           CAST(:reads AS integer), count(*)
-    FROM inserted
-    ON CONFLICT (account_id, day) DO UPDATE SET
-        requests = read_usage.requests + excluded.requests,
-        reads = read_usage.reads + excluded.reads,
-        billed = read_usage.billed + excluded.billed
-), windows AS (
-    INSERT INTO rate_limits (account_id, endpoint, "limit", remaining, reset_at, updated_at)
-    SELECT CAST(:account_id AS integer), w.endpoint, w."limit", w.remaining, w.reset_at,
-           CAST(:now AS timestamptz)
-    FROM jsonb_to_recordset(CAST(:windows AS jsonb))
-        AS w(endpoint varchar, "limit" integer, remaining integer, reset_at timestamptz)
-    ON CONFLICT (account_id, endpoint) DO UPDATE SET
-        "limit" = excluded."limit",
-        remaining = excluded.remaining,
-        reset_at = excluded.reset_at,
-        updated_at = excluded.updated_at
-)
-SELECT (SELECT count(*) FROM moved) AS moved, i.id, i.platform, i.external_id
-FROM (SELECT 1) AS one LEFT JOIN inserted AS i ON true
-"""
+def cursor_move() -> Update:
+    """Set the account's cursors (:cursors) if they are still :expected (a compare-and-set:
+    the row it changes stays locked to the end of the transaction)."""
+    table = cast(Table, Account.__table__)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("account_id", type_=Integer),
+            same_json(table.c.cursors, bindparam("expected", type_=table.c.cursors.type)),
+        )
+        .values(cursors=bindparam("cursors", type_=table.c.cursors.type))
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from socialcare.cases.models import Case, Event
 from socialcare.db import utcnow
-from socialcare.flows.polling import lease_name
+from socialcare.ingest.policy import lease_name
 from socialcare.leases import hold_lease
 from socialcare.posts.models import Account
 from socialcare.routing.models import Team

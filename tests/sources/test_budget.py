@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from socialcare.flows.polling import next_interval
+from socialcare.ingest.policy import next_interval
 from socialcare.sources.base import RateWindow
 from socialcare.sources.budget import (
     FailSafeBudget,

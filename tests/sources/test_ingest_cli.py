@@ -75,7 +75,7 @@ def test_poll_once_and_sources_status_show_what_was_ingested_and_what_it_cost(x,
 
 
 def test_a_failed_poll_exits_1_and_a_skipped_one_75_saying_why(x, api, model):
-    from socialcare.flows.polling import lease_name
+    from socialcare.ingest.policy import lease_name
     from socialcare.leases import hold_lease
 
     s, account_id = x
