@@ -70,6 +70,17 @@ def configure(app: Celery, settings: Settings) -> None:
         broker_url=broker,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
+        # A broker that restarts or fails over: reconnect for as long as it takes (Celery's
+        # default gives up after 100 tries and stops the worker, and the care team's queue
+        # with it).
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        # Tasks running when the connection drops run to the end (their work is committed in
+        # the database); their acks go to the lost connection. workers.consumer keeps the
+        # worker up through that and through kombu's teardown of a Redis connection that its
+        # pub/sub half reported lost first (tasks are idempotent: a redelivery is harmless).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_consumer="workers.consumer:Consumer",
         task_ignore_result=True,
         result_backend=None,
         task_serializer="json",
