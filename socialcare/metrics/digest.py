@@ -34,6 +34,7 @@ from socialcare.metrics.figures import (
 from socialcare.metrics.localtime import LocalTime, parse_day, zone
 from socialcare.metrics.post_figures import post_figures_by
 from socialcare.metrics.recovery import sentiment_recovery
+from socialcare.metrics.surge_figures import surge_figures
 from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
 from socialcare.sources.urls import post_url
@@ -278,7 +279,18 @@ def build_digest(
         acknowledgements=ack_accuracy(session=session, scope=scope),
         next_reply=_next_reply(session, scope, settings),
         next_reply_previous=_next_reply(session, previous, settings),
+        by_language=_by_language(session, scope, previous, sla),
+        surges=surge_figures(session=session, scope=scope, sla_seconds=sla),
     )
+
+
+def _by_language(
+    session: Session, scope: Scope, previous: Scope, sla: dict[str, int]
+) -> list[GroupFigures]:
+    """First response per case by its first post's language, most cases first: every language
+    seen, however few its cases."""
+    groups = _grouped(session, scope, previous, sla, "language")
+    return sorted(groups, key=lambda g: (-g.current.cases, g.name))
 
 
 def _next_reply(session: Session, scope: Scope, settings: Settings) -> Figures:

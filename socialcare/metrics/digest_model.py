@@ -91,6 +91,31 @@ class AckAccuracy:
 
 
 @dataclass(frozen=True)
+class SurgeFigures:
+    """One surge incident that started in a period: when, how big, how fast it was seen and
+    answered, and how much of its cluster was answered within the first-response SLA."""
+
+    surge_id: int
+    title: str  # untrusted: made from the customers' own words
+    topic: str
+    status: str  # as it stands now (open, acknowledged, answered, resolved)
+    started_at: datetime  # the first post of the burst (public time)
+    detected_at: datetime  # when the surge was opened
+    detect_s: float  # detected_at - started_at
+    posts: int
+    cases: int
+    answered: int  # cases with a first response by the digest's moment
+    # The brand's first public reply (not an acknowledgement) in any of its cases' threads at
+    # or after the start, minus the start; None while none has come.
+    first_answer_s: float | None
+    within_sla: int  # cases answered within their first-response SLA
+    missed_sla: int  # answered late, or still waiting past it
+    # within / (within + missed), as the case figures judge (a case still waiting within its
+    # SLA is not judged yet); None when none is judged.
+    sla_attainment: float | None
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one digest shows, for one brand over one day or week."""
 
@@ -121,6 +146,10 @@ class Digest:
     # against the next-reply SLA; None where not computed.
     next_reply: Figures | None = None
     next_reply_previous: Figures | None = None
+    # First response per case by the language of the case's first post, most cases first.
+    by_language: list[GroupFigures] = field(default_factory=list)
+    # The surge incidents that started in the period, oldest first.
+    surges: list[SurgeFigures] = field(default_factory=list)
 
 
 def empty_figures() -> Figures:

@@ -26,6 +26,15 @@ from socialcare.metrics.digest_model import (
     Recovery,
     WorstWait,
 )
+from socialcare.metrics.digest_sections import (
+    LANGUAGE_HEADING,
+    LANGUAGE_NOTE,
+    SURGE_HEADING,
+    language_rows,
+    slack_blocks,
+    surge_rows,
+    text_lines,
+)
 
 CHART_TITLES = {
     "distribution": "First response times",
@@ -133,6 +142,11 @@ def _context(digest: Digest) -> dict[str, Any]:
             if digest.next_reply is None
             else headline(digest.next_reply, digest.next_reply_previous)
         ),
+        "surge_heading": SURGE_HEADING,
+        "surges": surge_rows(digest),
+        "language_heading": LANGUAGE_HEADING,
+        "language_note": LANGUAGE_NOTE,
+        "languages": language_rows(digest),
     }
 
 
@@ -224,6 +238,7 @@ def render_text(digest: Digest) -> str:
     ):
         if rows:
             lines += ["", heading, *_text_table(rows)]
+    lines += text_lines(digest)
     if c["waits"]:
         lines += ["", "Longest waits"]
         for i, wait in enumerate(c["waits"], 1):
@@ -315,6 +330,7 @@ def slack_payload(digest: Digest, *, chart_url: str | None) -> dict[str, Any]:
                 "text": {"type": "mrkdwn", "text": "*By team*\n" + "\n".join(team_lines)},
             }
         )
+    blocks += slack_blocks(digest)
     if digest.worst_waits:
         wait_lines = [
             f"• {_slack_link(w.url, '@' + clean(w.handle))} waited {_mrkdwn(_wait_text(w))}"

@@ -26,17 +26,22 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from socialcare.cases.models import Case
 from socialcare.db import SecondsBetween, at
 from socialcare.metrics.digest_model import Figures, empty_figures
-from socialcare.posts.models import Account
+from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
 
 QUANTILES = (0.5, 0.9, 0.95)
 NO_TEAM = "(no team)"
-DIMENSIONS = ("all", "brand", "account", "platform", "team", "priority", "topic")
+DIMENSIONS = ("all", "brand", "account", "platform", "team", "priority", "topic", "language")
+# How a language group is named: posts.language holds an ISO 639-1 code, "und" where detection
+# could not tell, or NULL for a post stored before languages were detected.
+UNKNOWN_LANGUAGE = "und"
+LANGUAGE_UNKNOWN = "unknown"
+LANGUAGE_NOT_DETECTED = "not detected"
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,24 @@ def _group(dimension: str) -> ColumnElement[Any] | QueryableAttribute[Any]:
         return Case.priority
     if dimension == "topic":
         return func.coalesce(Case.topic, "other")
+    if dimension == "language":
+        root = aliased(Post)
+        first = select(root.language).where(root.id == Case.root_post_id).scalar_subquery()
+        return language_label(first)
     raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}, got {dimension!r}")
 
 
-def _sla_parts(
+def language_label(language: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[str]:
+    """A post's language as a group name: its code, "unknown" for "und", "not detected" for
+    NULL."""
+    return case(
+        (language.is_(None), LANGUAGE_NOT_DETECTED),
+        (language == UNKNOWN_LANGUAGE, LANGUAGE_UNKNOWN),
+        else_=language,
+    )
+
+
+def sla_parts(
     scope: Scope, sla_seconds: Mapping[str, int]
 ) -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
     """(answered by now, answered within SLA, missed: answered late or still waiting past it)."""
@@ -109,7 +128,7 @@ def case_rows(
     """One row per case in scope: its group, latencies in seconds (NULL where not applicable)
     and whether it met, missed or still waits within its SLA, all as of scope.now."""
     now = at(scope.now)
-    answered, met, missed = _sla_parts(scope, sla_seconds)
+    answered, met, missed = sla_parts(scope, sla_seconds)
     frt = SecondsBetween(Case.first_response_at, Case.opened_at)
     claimed = and_(Case.claimed_at.is_not(None), Case.claimed_at <= now)
     stmt = (
@@ -246,4 +265,4 @@ def total_figures(*, session: Session, scope: Scope, sla_seconds: Mapping[str, i
 
 def missed_filter(scope: Scope, sla_seconds: Mapping[str, int]) -> ColumnElement[bool]:
     """Cases that missed their SLA as of scope.now: answered late or still waiting past it."""
-    return _sla_parts(scope, sla_seconds)[2]
+    return sla_parts(scope, sla_seconds)[2]

@@ -1,7 +1,9 @@
-"""Latency and SLA attainment per brand, team, priority, platform, topic or local hour, in one
-of two units: "case" (each case's first response, metrics.figures) or "post" (each customer
-post's wait for the brand's next reply, metrics.post_figures); computed in SQL, given as table
-rows, text and CSV."""
+"""Latency and SLA attainment per brand, team, priority, platform, topic, local hour or language,
+in one of two units: "case" (each case's first response, metrics.figures) or "post" (each
+customer post's wait for the brand's next reply, metrics.post_figures); computed in SQL, given
+as table rows, text and CSV. By language, a case counts under its first post's language and a
+post under its own ("unknown" where detection could not tell, "not detected" where it never
+ran)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from socialcare.metrics.post_figures import post_figures_by
 from socialcare.metrics.spreadsheet import neutralise
 from socialcare.posts.models import Post
 
-GROUPINGS = ("brand", "team", "priority", "platform", "topic", "hour")
+GROUPINGS = ("brand", "team", "priority", "platform", "topic", "hour", "language")
 HEADERS = ("group", "cases", "answered", "unanswered", "p50_s", "p90_s", "sla_%")
 UNITS = ("case", "post")
 # What each unit measures, as headings say it (so no one reads one unit's figures as the other's).

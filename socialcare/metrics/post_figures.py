@@ -37,7 +37,14 @@ from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from socialcare.cases.models import Case, Reply
 from socialcare.db import SecondsBetween, at
 from socialcare.metrics.digest_model import Figures
-from socialcare.metrics.figures import QUANTILES, Scope, _figures, _group, _percentile_columns
+from socialcare.metrics.figures import (
+    QUANTILES,
+    Scope,
+    _figures,
+    _group,
+    _percentile_columns,
+    language_label,
+)
 from socialcare.posts.models import Account, Post
 from socialcare.routing.models import Team
 
@@ -175,10 +182,12 @@ def post_figures_by(
     group: ColumnElement[Any] | None = None,
 ) -> dict[str, Figures]:
     """Next-reply figures per group of the dimension (or of the group expression) for the
-    customer posts in scope; `cases` counts posts. Groups without posts are absent."""
-    base = post_rows(
-        scope, next_reply_sla_seconds, group if group is not None else _group(dimension)
-    ).subquery()
+    customer posts in scope; `cases` counts posts. Groups without posts are absent. By
+    language, each post is grouped by its own language (a case's by its first post's)."""
+    grouping: ColumnElement[Any] | QueryableAttribute[Any] | None = group
+    if grouping is None:
+        grouping = language_label(Post.language) if dimension == "language" else _group(dimension)
+    base = post_rows(scope, next_reply_sla_seconds, grouping).subquery()
     dialect = session.get_bind().dialect.name
     separate, extra = _percentile_columns(dialect, base, "frt", QUANTILES)
     main = select(

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from socialcare.metrics.digest_format import safe_url, zone
-from socialcare.metrics.digest_model import Figures, GroupFigures
+from socialcare.metrics.digest_model import Figures, GroupFigures, SurgeFigures
 from socialcare.metrics.spreadsheet import neutralise
 from socialcare.web.report_query import Report
 
@@ -33,6 +33,13 @@ CSV_COLUMNS = (
     "previous_p50_s",
     "previous_p90_s",
     "previous_sla_attainment",
+    # Surge rows only (kind "surge": the group is its title, `cases` its cluster's cases and
+    # `sla_attainment` the share of them answered within SLA): blank on every other row.
+    "started_at",
+    "detected_at",
+    "time_to_detect_s",
+    "posts",
+    "time_to_first_answer_s",
 )
 
 
@@ -88,6 +95,28 @@ class HourOut(BaseModel):
     agents: int
 
 
+class ReportSurgeOut(BaseModel):
+    """One surge incident that started in the period, with its figures as of the report."""
+
+    title: str
+    topic: str
+    status: str = Field(description="as it stands now")
+    started_at: datetime = Field(description="the first post of the burst, report's time zone")
+    detected_at: datetime = Field(description="when the surge was opened")
+    time_to_detect_s: float
+    posts: int
+    cases: int = Field(description="cases linked to the surge or holding its posts")
+    answered: int
+    time_to_first_answer_s: float | None = Field(
+        description="to the brand's first public reply in its cases' threads; null: none yet"
+    )
+    within_sla: int
+    missed_sla: int = Field(description="answered late, or still waiting past the SLA")
+    sla_attainment: float | None = Field(
+        description="within / (within + missed): cases still within their SLA are not judged"
+    )
+
+
 class ReportOut(BaseModel):
     """The reports page's figures: the same digest the page, the CSV and the charts show."""
 
@@ -114,6 +143,10 @@ class ReportOut(BaseModel):
     worst_waits: list[WorstWaitOut]
     trend: list[TrendOut]
     volume_by_hour: list[HourOut]
+    by_language: list[GroupOut] = Field(
+        [], description="first response per case by the language of its first post"
+    )
+    surges: list[ReportSurgeOut] = Field([], description="surges that started in the period")
     previous_end: date | None = Field(description="end parameter of the previous period")
     next_end: date | None = Field(description="end parameter of the next period, when over")
 
@@ -125,6 +158,25 @@ def _figures(f: Figures | None) -> FiguresOut | None:
 def _group(g: GroupFigures) -> GroupOut:
     current = FiguresOut.model_validate(g.current, from_attributes=True)
     return GroupOut(name=g.name, current=current, previous=_figures(g.previous))
+
+
+def _surge(s: SurgeFigures, tz: str) -> ReportSurgeOut:
+    local = zone(tz)
+    return ReportSurgeOut(
+        title=s.title,
+        topic=s.topic,
+        status=s.status,
+        started_at=s.started_at.astimezone(local),
+        detected_at=s.detected_at.astimezone(local),
+        time_to_detect_s=s.detect_s,
+        posts=s.posts,
+        cases=s.cases,
+        answered=s.answered,
+        time_to_first_answer_s=s.first_answer_s,
+        within_sla=s.within_sla,
+        missed_sla=s.missed_sla,
+        sla_attainment=s.sla_attainment,
+    )
 
 
 def report_json(report: Report) -> ReportOut:
@@ -162,6 +214,8 @@ def report_json(report: Report) -> ReportOut:
         ],
         trend=[TrendOut.model_validate(t, from_attributes=True) for t in d.trend],
         volume_by_hour=[HourOut.model_validate(h, from_attributes=True) for h in d.volume_by_hour],
+        by_language=[_group(g) for g in d.by_language],
+        surges=[_surge(s, d.tz) for s in d.surges],
         previous_end=q.previous_end,
         next_end=q.next_end,
     )
@@ -197,12 +251,38 @@ def _row(
         _num(None if prev is None else prev.p50_s),
         _num(None if prev is None else prev.p90_s),
         _num(None if prev is None else prev.sla_attainment, 4),
+        *[""] * _SURGE_ONLY,
     ]
+
+
+_SURGE_ONLY = 5  # the last columns, blank but on surge rows
+
+
+def _surge_row(s: SurgeFigures, start: str, end: str, tz: str) -> list[str]:
+    local = zone(tz)
+    row = dict.fromkeys(CSV_COLUMNS, "")
+    row.update(
+        group=neutralise(s.title),
+        kind="surge",
+        period_start=start,
+        period_end=end,
+        cases=_num(s.cases),
+        answered=_num(s.answered),
+        unanswered=_num(s.cases - s.answered),
+        sla_attainment=_num(s.sla_attainment, 4),
+        started_at=s.started_at.astimezone(local).isoformat(),
+        detected_at=s.detected_at.astimezone(local).isoformat(),
+        time_to_detect_s=_num(s.detect_s),
+        posts=_num(s.posts),
+        time_to_first_answer_s=_num(s.first_answer_s),
+    )
+    return [row[column] for column in CSV_COLUMNS]
 
 
 def report_csv(report: Report) -> str:
     """One row for the total, one for every customer post (kind "post", next reply: its cases
-    column counts posts), then one per team and one per priority; instants in ISO 8601."""
+    column counts posts), then one per team, per priority and per language (of a case's first
+    post), then one per surge (kind "surge", with the surge columns); instants in ISO 8601."""
     d = report.digest
     local = zone(d.tz)
     start, end = d.start.astimezone(local).isoformat(), d.end.astimezone(local).isoformat()
@@ -214,9 +294,15 @@ def report_csv(report: Report) -> str:
         writer.writerow(
             _row("every customer post", "post", start, end, d.next_reply, d.next_reply_previous)
         )
-    for kind, groups in (("team", d.by_team), ("priority", d.by_priority)):
+    for kind, groups in (
+        ("team", d.by_team),
+        ("priority", d.by_priority),
+        ("language", d.by_language),
+    ):
         for g in groups:
             writer.writerow(_row(g.name, kind, start, end, g.current, g.previous))
+    for surge in d.surges:
+        writer.writerow(_surge_row(surge, start, end, d.tz))
     return out.getvalue()
 
 

@@ -24,6 +24,7 @@ from socialcare.metrics.digest_format import (
 )
 from socialcare.metrics.digest_model import Figures, GroupFigures
 from socialcare.metrics.digest_render import CHART_TITLES, ack_summary, recovery_tables
+from socialcare.metrics.digest_sections import LANGUAGE_NOTE, language_rows, surge_rows
 from socialcare.posts.models import Account
 from socialcare.web.deps import SessionDep, templates
 from socialcare.web.report_export import ReportOut, csv_filename, report_csv, report_json
@@ -166,6 +167,9 @@ def page_context(report: Report, session: Session) -> dict[str, Any]:
         "teams": group_rows(d.by_team),
         "priorities": group_rows(d.by_priority),
         "hours": group_rows(hours),
+        "languages": language_rows(d),
+        "language_note": LANGUAGE_NOTE,
+        "surges": surge_rows(d),
         "exposure": format_count(d.exposure_followers),
         "exposure_engagement": format_count(d.exposure_engagement),
         "waits": [
