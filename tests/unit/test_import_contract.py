@@ -71,6 +71,9 @@ DEBTS: dict[tuple[str, str], str] = {
     ("socialcare.posts.service", "socialcare.sources.base"): (
         "ingestion takes the sources' IncomingPost and AccountRef"
     ),
+    ("socialcare.metrics.surge_figures", "socialcare.surge.models"): (
+        "the digests and reports summarise the surge incidents of their period"
+    ),
 }
 
 
