@@ -74,7 +74,7 @@ def main() -> None:
     from socialcare.config import load_settings
     from socialcare.db import get_engine, session_scope
     from socialcare.metrics.digest import build_digest
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
 
     url = scratch_url(args.database_url, SCRATCH)
     settings = load_settings(DATABASE_URL=url)

@@ -132,7 +132,7 @@ def main() -> None:
 
     from socialcare import config, flows
     from socialcare.db import get_engine, session_scope
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
     from socialcare.posts.models import Post
     from socialcare.posts.service import ensure_account
     from socialcare.sources import registry

@@ -117,7 +117,7 @@ def main() -> None:
     os.environ.update(DATABASE_URL=database_url, REDIS_URL=broker, SOCIALCARE_DATA_DIR=str(work))
 
     from socialcare.config import get_settings
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
 
     settings = get_settings()
     upgrade(settings)

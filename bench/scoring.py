@@ -67,7 +67,7 @@ def main() -> None:
 
     from socialcare import config
     from socialcare.flows import InlineRunner, score_posts
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
     from socialcare.scoring.scorer import get_scorer
 
     settings = config.get_settings()

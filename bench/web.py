@@ -154,7 +154,7 @@ def main() -> None:
     from socialcare.auth.service import create_token
     from socialcare.config import load_settings
     from socialcare.db import get_engine, session_scope
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
     from socialcare.routing.models import Agent
     from socialcare.web import create_app
 

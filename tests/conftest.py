@@ -79,7 +79,7 @@ def session(engine: Engine) -> Iterator[Session]:
 
 def migrated(settings: config.Settings) -> Engine:
     """The settings' database emptied and brought to the latest schema by the migrations."""
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
 
     eng = db.get_engine(settings)
     Base.metadata.drop_all(eng)

@@ -111,7 +111,7 @@ class HistoryImport:
     def _begin(self, rows: int) -> tuple[int, int]:
         """The feed account of these files, and the row to start at: where an unfinished
         import of the same file versions stopped, else the first."""
-        from socialcare.setup import ensure_replay_feed
+        from socialcare.flows.seed import ensure_replay_feed
 
         key = import_key(self.files)
         with session_scope(self.settings) as session:

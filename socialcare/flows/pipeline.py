@@ -171,7 +171,7 @@ def import_files(
     files: list[str], *, enqueue: Enqueue, settings: Settings | None = None
 ) -> dict[str, int]:
     """Load TWCS files through the replay source at once, as seen at their public times."""
-    from socialcare.setup import ensure_replay_feed
+    from socialcare.flows.seed import ensure_replay_feed
     from socialcare.sources.replay import ReplaySource
 
     settings = settings or get_settings()

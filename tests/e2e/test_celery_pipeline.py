@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from socialcare.cases.models import Case
 from socialcare.db import session_scope
+from socialcare.flows.seed import ensure_replay_feed
 from socialcare.posts.models import Account
-from socialcare.setup import ensure_replay_feed
 from tests.e2e.conftest import HEAD, head_of, stage_counts, wait_for
 from tests.flows.test_import import expected_first_responses
 

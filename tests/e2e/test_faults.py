@@ -36,12 +36,12 @@ from socialcare.cases.models import OPEN_STATUSES, Case, Reply
 from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim_next, close
 from socialcare.db import session_scope
-from socialcare.migrate import upgrade
+from socialcare.flows.seed import add_agent
+from socialcare.migrations import upgrade
 from socialcare.models import Base
 from socialcare.posts.models import Post
 from socialcare.posts.service import ensure_account
 from socialcare.routing.models import Agent
-from socialcare.setup import add_agent
 from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA
 from tests.e2e.conftest import wait_for
 from tests.standins.x_api import XStandIn

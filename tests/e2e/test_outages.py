@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 
 from socialcare.cases.models import Case
 from socialcare.db import session_scope
-from socialcare.setup import ensure_replay_feed
+from socialcare.flows.seed import ensure_replay_feed
 from tests.e2e.conftest import HEAD, head_of, stage_counts, wait_for
 from tests.flows.test_import import expected_first_responses
 

@@ -27,10 +27,10 @@ from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope, utcnow
 from socialcare.flows import InlineRunner
+from socialcare.flows.seed import add_agent
 from socialcare.posts.models import Account, Post
 from socialcare.posts.service import ensure_account
 from socialcare.scoring import complaint, sentiment
-from socialcare.setup import add_agent
 from socialcare.sources import registry
 from socialcare.sources.models import IngestionIncident, ReadUsage
 from tests.conftest import REDIS_TEST_URL, SHARED_DATA

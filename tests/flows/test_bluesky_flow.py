@@ -21,9 +21,9 @@ from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim, get_agent
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner
+from socialcare.flows.seed import add_agent
 from socialcare.posts.models import Account, Post
 from socialcare.posts.service import account_ref, ensure_account
-from socialcare.setup import add_agent
 from socialcare.sources import registry
 from socialcare.sources.bluesky_client import LenientRequest
 from socialcare.sources.bluesky_parse import post_id

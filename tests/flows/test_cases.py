@@ -15,8 +15,8 @@ from socialcare.cases.work import claim, claim_next, close, escalate
 from socialcare.db import after_commit, session_scope, utcnow
 from socialcare.errors import Conflict
 from socialcare.flows import InlineRunner, import_files
+from socialcare.flows.seed import add_agent
 from socialcare.posts.models import Post
-from socialcare.setup import add_agent
 from tests.conftest import SHARED_DATA
 
 HEAD = SHARED_DATA / "twcs" / "twcs_head_1000.csv"

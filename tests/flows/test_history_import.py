@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from socialcare.cases.models import Case
 from socialcare.cli import app
-from socialcare.cli_history import ProgressDisplay
+from socialcare.cli.history import ProgressDisplay
 from socialcare.config import Settings
 from socialcare.db import session_scope
 from socialcare.flows.history import ImportProgress

@@ -18,10 +18,10 @@ from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner
 from socialcare.flows.polling import lease_name as poll_lease
+from socialcare.flows.seed import add_agent
 from socialcare.leases import Lease
 from socialcare.posts.models import Account, Post
 from socialcare.posts.service import ensure_account
-from socialcare.setup import add_agent
 from socialcare.sources import ingestion, registry
 from socialcare.sources.base import ACCOUNT_WINDOW, RateWindow
 from tests.standins.mastodon_api import MastodonStandIn

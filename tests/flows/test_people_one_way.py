@@ -15,10 +15,10 @@ from socialcare.cases.work import get_agent
 from socialcare.cli import app
 from socialcare.db import session_scope
 from socialcare.errors import Conflict, NotFound
+from socialcare.flows.seed import add_agent as seed_agent
+from socialcare.flows.seed import ensure_demo_agent
 from socialcare.routing.models import Agent
 from socialcare.routing.service import ensure_default_teams
-from socialcare.setup import add_agent as seed_agent
-from socialcare.setup import ensure_demo_agent
 
 
 def added_events(session: Session) -> list[Event]:

@@ -14,8 +14,8 @@ from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner
+from socialcare.flows.seed import add_agent, ensure_x_account
 from socialcare.posts.models import Account, Post
-from socialcare.setup import add_agent, ensure_x_account
 from socialcare.sources import registry
 from tests.sources.x_payloads import (
     API,

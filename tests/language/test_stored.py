@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.config import Settings
 from socialcare.db import get_engine
-from socialcare.migrate import alembic_config, upgrade
+from socialcare.migrations import alembic_config, upgrade
 from socialcare.models import Base
 from socialcare.posts.models import Post
 from socialcare.posts.service import ensure_account, fill_languages, ingest_posts

@@ -10,7 +10,7 @@ from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 
 from socialcare.db import UTCDateTime, utcnow
-from socialcare.migrate import alembic_config, upgrade
+from socialcare.migrations import alembic_config, upgrade
 from socialcare.models import Base
 from tests.conftest import migrated
 

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from socialcare.migrate import upgrade
+from socialcare.migrations import upgrade
 from socialcare.models import Base
 from tests.conftest import migrated
 

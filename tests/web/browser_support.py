@@ -25,7 +25,7 @@ from socialcare.auth.passwords import hash_password
 from socialcare.cases.models import Case, Reply
 from socialcare.config import BUNDLED_TWCS, Settings
 from socialcare.db import get_sessionmaker, utcnow
-from socialcare.migrate import upgrade
+from socialcare.migrations import upgrade
 from socialcare.posts.models import Account
 from socialcare.routing.models import Agent, Team
 from socialcare.web import create_app

@@ -23,8 +23,8 @@ from socialcare import flows
 from socialcare.cases.models import Case
 from socialcare.config import BUNDLED_TWCS
 from socialcare.flows.polling import poll
+from socialcare.flows.seed import ensure_replay_feed
 from socialcare.routing.service import ensure_default_teams
-from socialcare.setup import ensure_replay_feed
 from socialcare.web.queries import QUEUE_PAGE
 from tests.conftest import REPO
 from tests.standins.x_api import XStandIn

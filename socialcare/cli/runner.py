@@ -25,9 +25,9 @@ from pathlib import Path
 from socialcare.auth.service import ensure_first_admin
 from socialcare.config import get_settings
 from socialcare.db import session_scope
-from socialcare.migrate import upgrade
+from socialcare.flows.seed import ensure_demo_agent, ensure_replay_feed, ensure_x_account
+from socialcare.migrations import upgrade
 from socialcare.routing.service import ensure_default_teams
-from socialcare.setup import ensure_demo_agent, ensure_replay_feed, ensure_x_account
 
 # Seconds from the signal until every child is gone (killed if need be): two Celery workers
 # stopping their pools at once on two busy cores can take most of it, and a kill still needs

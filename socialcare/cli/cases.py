@@ -15,7 +15,6 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from socialcare.cli_people import register as register_people
 from socialcare.db import session_scope, utcnow
 from socialcare.display import one_line, terminal_safe
 from socialcare.errors import NotFound
@@ -309,4 +308,3 @@ def register(app: Any) -> None:
         escalate,
     ):
         app.command(fn.__name__.replace("_", "-"))(fn)
-    register_people(app)

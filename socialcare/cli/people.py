@@ -273,11 +273,3 @@ def teams_join(name: str, handles: list[str] = typer.Argument(..., help="agent h
 def teams_leave(name: str, handles: list[str] = typer.Argument(..., help="agent handles")) -> None:
     """Take agents out of a team."""
     _membership(name, handles, False)
-
-
-def register(app: typer.Typer) -> None:
-    from socialcare.cli_languages import languages_app
-
-    app.add_typer(agents_app, name="agents")
-    app.add_typer(teams_app, name="teams")
-    app.add_typer(languages_app, name="languages")

@@ -1,4 +1,6 @@
-"""The `socialcare` command line: database, main job, imports, polling, latency, models.
+"""The `socialcare` command line: database, main job, imports, polling, latency, models; the
+other commands live beside this module (cases, people, languages, sources, digest, history) and
+are registered here. `runner` is the main job `socialcare run` starts.
 
 A command that fails prints one line, `error: ...`, on stderr and exits non-zero: 1 when what
 it was asked to act on is missing or not in the state the action needs (no such case, someone
@@ -21,9 +23,11 @@ from typer.core import TyperGroup
 # Every model in the metadata, whichever command runs: a flush orders its tables by their
 # foreign keys, and one naming a table never imported fails (NoReferencedTableError).
 import socialcare.models  # noqa: F401
-from socialcare.cli_cases import register as register_case_commands
-from socialcare.cli_digest import digest_app
-from socialcare.cli_sources import add_account, poll_command, sources_app
+from socialcare.cli.cases import register as register_case_commands
+from socialcare.cli.digest import digest_app
+from socialcare.cli.languages import languages_app
+from socialcare.cli.people import agents_app, teams_app
+from socialcare.cli.sources import add_account, poll_command, sources_app
 from socialcare.config import get_settings
 from socialcare.display import one_line, terminal_safe
 from socialcare.errors import ConfigError, SocialcareError
@@ -76,13 +80,16 @@ app.add_typer(digest_app, name="digest")
 app.add_typer(sources_app, name="sources")
 accounts_app.command("add")(add_account)
 register_case_commands(app)
+app.add_typer(agents_app, name="agents")
+app.add_typer(teams_app, name="teams")
+app.add_typer(languages_app, name="languages")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the latest schema and create the default teams (idempotent)."""
     from socialcare.db import session_scope
-    from socialcare.migrate import upgrade
+    from socialcare.migrations import upgrade
     from socialcare.routing.service import ensure_default_teams
 
     upgrade(get_settings())
@@ -101,7 +108,7 @@ def import_twcs(
 ) -> None:
     """Load TWCS CSV files: posts, scores, cases and first responses, as seen at their times.
     Progress goes to stderr; interrupted (Ctrl-C), the same command resumes where it stopped."""
-    from socialcare.cli_history import run_import
+    from socialcare.cli.history import run_import
 
     run_import(files, progress_seconds=progress_seconds, page_rows=page_rows)
 
@@ -243,7 +250,7 @@ def run(
     concurrency: int = typer.Option(2, help="I/O worker processes (one scorer runs beside them)"),
 ) -> None:
     """The main job: migrate, start worker, scorer, beat and web; poll X or replay the sample."""
-    from socialcare.runner import run_all
+    from socialcare.cli.runner import run_all
 
     sys.exit(run_all(port=port, concurrency=concurrency))
 

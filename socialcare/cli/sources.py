@@ -44,7 +44,7 @@ def _adder(platform: str, normalise: Callable[[str], str] = str) -> Callable[...
 def _add_replay(targets: list[str], speedup: float) -> str:
     """A replay feed: TWCS CSV files streamed as live mentions at a speed-up."""
     from socialcare.db import session_scope
-    from socialcare.setup import ensure_replay_feed
+    from socialcare.flows.seed import ensure_replay_feed
 
     if not targets:
         raise ValueError("accounts add replay takes one or more TWCS CSV FILEs")
