@@ -13,7 +13,12 @@ of its posts (history too), with smaller bursts. A surge is true when most of th
 holds at detection are injected. Reports per burst the time from its first post to the
 surge's opening (bar: 5 minutes), recall over bursts, precision over surges, false surges.
 
-    .venv/bin/python -m bench.surge [--weeks 2017-10-30,2017-11-06,...] [--seed 7]
+    .venv/bin/python -m bench.surge [--weeks 2017-10-30,2017-11-06,...] [--seed 7] [--cold]
+
+--cold replays each week with no history before it: the account's first six hours judge
+nothing, the rest of its first day is judged by the cold-start rule (the busiest whole hour
+before the window; socialcare.surge.service), and from then on as usual. It measures the false
+surges a newly connected account would raise and the bursts it would still catch.
 
 The week of 2017-11-27 is not among the quiet weeks: it holds a real outage (from about 20:45
 UTC on the 28th, iPhone apps unable to connect, dozens of "same problem here" replies to one
@@ -252,6 +257,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--brands", default=",".join(BRANDS))
     parser.add_argument(
+        "--cold", action="store_true", help="no history before each week (a cold start)"
+    )
+    parser.add_argument(
         "--set", action="append", default=[], help="a SurgeConfig field, e.g. merge_threshold=0.7"
     )
     args = parser.parse_args()
@@ -271,6 +279,8 @@ def main() -> None:
             end = monday + timedelta(days=7)
             mine = [r for r in real if kept(r, share)]
             history = [r for r in mine if monday - timedelta(weeks=6) <= r.created_at < monday]
+            if args.cold:
+                history = []
             week = [r for r in mine if monday <= r.created_at < end]
             injected = bursts_for(monday, brand, rng, number)
             number += 2

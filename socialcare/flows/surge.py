@@ -169,6 +169,9 @@ def observe_scored(
         if r.id in embeddings
     ]
     updates = observe(session=session, posts=posts, settings=settings, now=clock)
+    for update in updates:
+        if update.kind == "opened":
+            _log_opened(session, update.surge_id)
     alert_ids = [a for update in updates for a in update.alert_ids]
 
     def send_alerts() -> None:
@@ -178,6 +181,23 @@ def observe_scored(
     if alert_ids:
         after_commit(session, send_alerts)
     return updates
+
+
+def _log_opened(session: Session, surge_id: int) -> None:
+    """The log's line for a new surge (leads with alert recipients get Slack or email too)."""
+    surge = session.get(Surge, surge_id)
+    if surge is None:
+        return
+    log.warning(
+        "surge %d opened: %r, %d posts since %s (%.0f an hour, usual %.1f); /surges/%d",
+        surge.id,
+        surge.title,
+        surge.post_count,
+        surge.started_at.isoformat(timespec="seconds"),
+        surge.rate_per_hour,
+        surge.expected_per_hour,
+        surge.id,
+    )
 
 
 def embeddings_of(

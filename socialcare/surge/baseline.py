@@ -78,6 +78,18 @@ class Baseline:
         known = [r for r, n in zip(self.rates, self.seen, strict=True) if n]
         return sum(known) / len(known) if known else 0.0
 
+    def peak(self, *, before: int, hours: int = 24) -> float:
+        """The most posts counted in one whole hour among the `hours` before epoch hour
+        `before` (a cold start's usual rate: the account's first day holds no hour of the week
+        twice). Hours at or after `before` do not count, so a burst cannot raise its own bar."""
+        last = before if self.hour is None else min(before, self.hour)
+        counts = [
+            self.rates[hour_of_week(h)]
+            for h in range(max(last - hours, last - HOURS_PER_WEEK), last)
+            if self.seen[hour_of_week(h)]
+        ]
+        return max(counts, default=0.0)
+
     def expected(self, when: datetime) -> float:
         """Usual posts per hour at `when`'s hour of the week."""
         b = hour_of_week(epoch_hour(when))

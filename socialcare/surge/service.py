@@ -23,7 +23,7 @@ from socialcare.config import Settings
 from socialcare.db import insert_for
 from socialcare.posts.models import Post
 from socialcare.surge import detector as d
-from socialcare.surge.baseline import Baseline
+from socialcare.surge.baseline import Baseline, epoch_hour
 from socialcare.surge.clusters import AccountClusters
 from socialcare.surge.incidents import (
     ACTIVE,
@@ -35,7 +35,15 @@ from socialcare.surge.incidents import (
 )
 from socialcare.surge.models import Surge, SurgeAccount, SurgeCluster
 
-MIN_HISTORY_HOURS = 24  # hours of baseline before any surge can be judged
+# The cold-start rule. With no history at all nothing is judged (every burst would look like a
+# surge). From COLD_START_HOURS of the account's own history (its backfill, or the hours it has
+# been watched) until MIN_HISTORY_HOURS, a cluster is judged against the busiest whole hour seen
+# before its window instead of its hour of the week: a rate the account has itself reached, so
+# a quiet first night does not make the morning look like a surge, and the hours the window
+# overlaps are left out, so a burst's own first posts do not raise its bar. bench/surge.py
+# --cold measures it (each week replayed with no history before it).
+COLD_START_HOURS = 6
+MIN_HISTORY_HOURS = 24  # hours of baseline before each hour of the week is judged on its own
 
 
 @dataclass(frozen=True)
@@ -170,13 +178,17 @@ def _judge(
     config: d.SurgeConfig,
 ) -> list[SurgeUpdate]:
     updates: list[SurgeUpdate] = []
-    judged = sum(baseline.seen) >= MIN_HISTORY_HOURS
+    hours = sum(baseline.seen)
     for cluster in live.touched():
-        if cluster.surge_id in active or not judged:
+        if cluster.surge_id in active or hours < COLD_START_HOURS:
             continue
         end = cluster.last_at
         authors, window = live.window(cluster, end=end)
-        verdict = d.surge_test(authors, baseline.expected(end), config)
+        if hours >= MIN_HISTORY_HOURS:
+            usual = baseline.expected(end)
+        else:
+            usual = baseline.peak(before=epoch_hour(end - config.window))
+        verdict = d.surge_test(authors, usual, config)
         if not verdict.surge:
             continue
         refs = [SurgePostRef(pid, at, sim) for at, pid, sim in window]

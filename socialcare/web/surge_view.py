@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.posts.models import Account
 from socialcare.surge import answer, incidents
-from socialcare.surge.models import Surge, SurgeCase
+from socialcare.surge.models import Surge, SurgeCase, SurgePost
+from socialcare.surge.rate_chart import RateSeries, rate_series
 
 LIST_LIMIT = 200
 SAMPLE_POSTS = 10
@@ -183,6 +184,21 @@ def detail(session: Session, surge_id: int, *, now: datetime) -> SurgeDetailOut 
             if chosen
             else None
         ),
+    )
+
+
+def rate(session: Session, surge_id: int, *, now: datetime) -> RateSeries | None:
+    """The surge's posts per interval from its start (to now while it is open, to its last post
+    once resolved), against the usual count the detector judged it by."""
+    surge = session.get(Surge, surge_id)
+    if surge is None:
+        return None
+    times = session.execute(
+        select(SurgePost.created_at).where(SurgePost.surge_id == surge_id)
+    ).scalars()
+    end = surge.last_post_at if surge.status == "resolved" else max(surge.last_post_at, now)
+    return rate_series(
+        list(times), start=surge.started_at, end=end, usual_per_hour=surge.expected_per_hour
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,7 @@ from socialcare.errors import NotFound
 from socialcare.ids import in_range
 from socialcare.surge import answer, answer_text, incidents
 from socialcare.surge.models import SURGE_STATUSES
+from socialcare.surge.rate_chart import rate_png
 from socialcare.web import surge_view as view
 from socialcare.web.api import api_errors, enqueue_send, fails, unusable
 from socialcare.web.deps import SessionDep, request_now, templates
@@ -27,6 +28,7 @@ from socialcare.web.security import require as needs
 router = APIRouter()
 SurgeReader = Annotated[Actor, Depends(needs(Permission.SURGE_READ))]
 SurgeManager = Annotated[Actor, Depends(needs(Permission.SURGE_MANAGE))]
+RATE_CACHE = "private, max-age=30"  # an open surge's chart grows while the page is read
 
 
 class AnswerIn(BaseModel):
@@ -124,6 +126,22 @@ def surge_page(
         "now": request_now(request),
     }
     return templates.TemplateResponse(request, "surge.html", context)
+
+
+@router.get(
+    "/surges/{surge_id}/rate.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **fails(401, 403, 404)},
+)
+def surge_rate_chart(
+    request: Request, session: SessionDep, actor: SurgeReader, surge_id: RowId
+) -> Response:
+    """The surge's posts per minute (or 5 minutes, ...) since it began, against the usual."""
+    series = view.rate(session, surge_id, now=request_now(request))
+    if series is None:
+        raise HTTPException(404, f"no surge {surge_id}")
+    png = rate_png(series)
+    return Response(png, media_type="image/png", headers={"Cache-Control": RATE_CACHE})
 
 
 @router.get("/api/surges", response_model=list[view.SurgeOut], responses=fails(400, 401, 403))

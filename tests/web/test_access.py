@@ -109,6 +109,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ),
     ("GET", "/surges"): Access("agent", "/surges?status=open"),
     ("GET", "/surges/{surge_id}"): Access("agent", "/surges/{surge}?answer=Hi%20@%7Bhandle%7D"),
+    ("GET", "/surges/{surge_id}/rate.png"): Access("agent", "/surges/{surge}/rate.png"),
     ("GET", "/api/surges"): Access("agent", "/api/surges"),
     ("GET", "/api/surges/{surge_id}"): Access("agent", "/api/surges/{surge}"),
     ("POST", "/api/surges/{surge_id}/acknowledge"): Access(
