@@ -8,7 +8,7 @@ for fp32 and dynamic int8 (SCORING_QUANTIZE):
   scorer  MultilingualScorer.score: preprocessing, "query: ", mean pooling, both heads, order
 
 Ratio scorer/bare (bar: >= 0.6). Then the shipped heads' validation figures per language (the
-ones train_multilingual.py stored beside the heads, recomputed here for XLM-T validation).
+ones training/multilingual.py stored beside the heads, recomputed here for XLM-T validation).
 
     .venv/bin/python -m bench.multilingual --posts 256 [--out bench/results/multilingual.json]
 """
@@ -88,7 +88,8 @@ def validation(data_dir: Path, langs: list[str]) -> dict[str, float]:
     from socialcare.config import load_settings
     from socialcare.scoring.base import LABELS
     from socialcare.scoring.multilingual import get_multilingual_scorer
-    from socialcare.scoring.train_multilingual import macro_f1, read_xlmt
+    from socialcare.training.metrics import macro_f1
+    from socialcare.training.multilingual import read_xlmt
 
     scorer = get_multilingual_scorer(load_settings(SOCIALCARE_DATA_DIR=str(data_dir)))
     out = {}

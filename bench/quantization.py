@@ -35,7 +35,7 @@ DEFAULT_COMPLAINTS = REPO.parent / "shared" / "data" / "complaints" / "complaint
 def _evaluate(
     name: str, predict: Callable[[Sequence[str]], list[dict[str, float]]], examples: list[Any]
 ) -> dict[str, Any]:
-    from socialcare.scoring.evaluate import evaluate_examples
+    from socialcare.training.evaluate import evaluate_examples
 
     class Wrapped:
         def __init__(self) -> None:
@@ -127,14 +127,10 @@ def _complaint_rows(data: Path, folds: int) -> dict[str, Any]:
     import torch
 
     from socialcare.scoring.complaint import ComplaintModel, features
-    from socialcare.scoring.train_complaint import (
-        ComplaintParams,
-        binary_metrics,
-        fit,
-        probabilities,
-        read_complaints,
-        stratified_folds,
-    )
+    from socialcare.training.complaint import ComplaintParams, fit, probabilities
+    from socialcare.training.data import read_complaints
+    from socialcare.training.metrics import binary_metrics
+    from socialcare.training.selection import stratified_folds
 
     texts, labels = read_complaints(data)
     models = {q: ComplaintModel(quantize=q, batch_size=64) for q in ("none", "int8")}
@@ -204,8 +200,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the JSON summary here")
     args = parser.parse_args()
 
-    from socialcare.scoring.evaluate import read_labelled
     from socialcare.scoring.sentiment import EncoderHeadSentiment, quantized
+    from socialcare.training.evaluate import read_labelled
 
     examples = read_labelled(args.data)
     baseline = EncoderHeadSentiment()

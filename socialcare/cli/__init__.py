@@ -176,7 +176,9 @@ def latency(
 def model_train(
     what: str = typer.Argument("sentiment", help="sentiment, sentiment-head or complaint"),
     data: Path = typer.Option(Path("../shared/data"), help="folder with sentiment/, complaints/"),
-    out: Path = typer.Option(Path(__file__).parent / "scoring" / "models", help="output folder"),
+    out: Path = typer.Option(
+        Path(__file__).parent.parent / "scoring" / "models", help="output folder"
+    ),
     seed: int = typer.Option(13),
 ) -> None:
     """Train a built-in model and write it with its metrics and provenance (a .json beside it).
@@ -187,15 +189,15 @@ def model_train(
     """
     logging.getLogger("socialcare").setLevel(logging.INFO)
     if what == "sentiment":
-        from socialcare.scoring.train_finetune import train_finetuned
+        from socialcare.training.finetune import train_finetuned
 
         metrics = train_finetuned(data_dir=data, out_dir=out, seed=seed)
     elif what == "sentiment-head":
-        from socialcare.scoring.train import train_sentiment
+        from socialcare.training.sentiment import train_sentiment
 
         metrics = train_sentiment(data_dir=data, out_dir=out, seed=seed)
     elif what == "complaint":
-        from socialcare.scoring.train_complaint import train_complaint
+        from socialcare.training.complaint import train_complaint
 
         metrics = train_complaint(data_dir=data, out_dir=out, seed=seed)
     else:
@@ -216,7 +218,7 @@ def model_eval(
 ) -> None:
     """Macro recall, accuracy, per-class recall and confusion matrix on a labelled file."""
     from socialcare.scoring import sentiment
-    from socialcare.scoring.evaluate import evaluate_examples, format_report, read_labelled
+    from socialcare.training.evaluate import evaluate_examples, format_report, read_labelled
 
     if what != "sentiment":
         raise typer.BadParameter("only 'sentiment' can be evaluated", param_hint="WHAT")

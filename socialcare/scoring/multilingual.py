@@ -8,7 +8,7 @@ The encoder is multilingual-e5-small (about 100 languages), rebuilt from the nan
 into SOCIALCARE_DATA_DIR/models/ at first use (multilingual_build.py), or any Hugging Face
 directory / cached id named by MULTILINGUAL_ENCODER; it is never fetched from the network. E5
 wants a "query: " prefix and mean pooling; the heads (models/multilingual_heads.*, trained by
-train_multilingual.py) read the L2-normalised mean pool of its last layer.
+socialcare.training.multilingual) read the L2-normalised mean pool of its last layer.
 """
 
 from __future__ import annotations

@@ -8,12 +8,9 @@ import torch
 from socialcare.config import load_settings
 from socialcare.scoring.complaint import ComplaintModel, get_complaint_model, lexical_features
 from socialcare.scoring.sentiment import EncoderHeadSentiment, get_sentiment_model
-from socialcare.scoring.train_complaint import (
-    ComplaintParams,
-    binary_metrics,
-    cross_validate,
-    stratified_folds,
-)
+from socialcare.training.complaint import ComplaintParams, cross_validate
+from socialcare.training.metrics import binary_metrics
+from socialcare.training.selection import stratified_folds
 
 COMPLAINT = "@acme third time my order is late and still no refund. worst service ever, fix this!"
 NOT_COMPLAINT = "@acme happy friday everyone, enjoying the new album on the train this morning"

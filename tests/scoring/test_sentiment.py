@@ -19,7 +19,8 @@ from socialcare.scoring.sentiment import (
     label_indices,
     preprocess,
 )
-from socialcare.scoring.train import evaluate, parse_semeval, read_semeval, read_tweeteval
+from socialcare.training.data import parse_semeval, read_semeval, read_tweeteval
+from socialcare.training.metrics import sentiment_metrics as evaluate
 
 NEGATIVE = "this is the worst service ever, I hate you"
 POSITIVE = "thank you so much, the support team was amazing and fixed it in minutes!"

@@ -11,12 +11,8 @@ import torch
 from socialcare.scoring.complaint import COMPLAINT_FILE
 from socialcare.scoring.encoder import get_encoder
 from socialcare.scoring.sentiment import FINETUNED_FILE, EncoderHeadSentiment
-from socialcare.scoring.train_complaint import (
-    COMPLAINTS_FILE,
-    branch_layers,
-    embed_trunk,
-    train_complaint,
-)
+from socialcare.training.complaint import branch_layers, embed_trunk, train_complaint
+from socialcare.training.data import COMPLAINTS_FILE
 
 TEXTS = [
     "@acme third time my order is late and still no refund, fix this!",

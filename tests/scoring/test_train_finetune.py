@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from socialcare.scoring.evaluate import evaluate_examples
 from socialcare.scoring.sentiment import EncoderHeadSentiment
-from socialcare.scoring.train import EXCLUDED_FILES, SEMEVAL_DIR, TWEETEVAL_DIR, read_semeval
-from socialcare.scoring.train_finetune import FinetuneParams, train_finetuned
+from socialcare.training.data import EXCLUDED_FILES, SEMEVAL_DIR, TWEETEVAL_DIR, read_semeval
+from socialcare.training.evaluate import evaluate_examples
+from socialcare.training.finetune import FinetuneParams, train_finetuned
 
 NUMBER = {"negative": 0, "neutral": 1, "positive": 2}
 WORDS = {

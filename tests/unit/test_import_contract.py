@@ -22,6 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
     # What people start: the command line (socialcare/cli/, the main job `socialcare run` too).
     ("cli",),
+    # Training and evaluation of the models (socialcare/training/): the runtime never imports
+    # it; the command line's `model train` and `model eval` do, inside the command.
+    ("training",),
     ("web",),
     # The Celery app and its tasks (the web app and the command line enqueue through them).
     ("workers",),
@@ -177,3 +180,32 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     assert _upwards(("socialcare.cases.work", "socialcare.web.app"))
     assert _upwards(("socialcare.db", "socialcare.posts.models"))
     assert not _upwards(("socialcare.web.app", "socialcare.cases.work"))
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """What a file imports when it is imported (its functions' imports left out)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return found
+
+
+def test_training_is_reached_only_from_inside_the_model_commands():
+    """No worker, flow, page or service imports socialcare.training, and the command line
+    imports it only inside a command, so no process loads the training code to start."""
+    importers = {src for src, dst in _edges() if _part(dst) == "training"}
+    outside = sorted(m for m in importers if _part(m) not in ("training", "cli"))
+    assert not outside, f"socialcare.training imported by {outside}"
+    cli = sorted((REPO / "socialcare" / "cli").rglob("*.py"))
+    assert cli, "the command line's files"
+    at_import = sorted(
+        path.name
+        for path in cli
+        if any(name.startswith("socialcare.training") for name in _module_level_imports(path))
+    )
+    assert not at_import, f"socialcare.training imported at module level by {at_import}"
+    assert ("socialcare.cli", "socialcare.training.sentiment") in _edges()

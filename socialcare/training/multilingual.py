@@ -1,6 +1,7 @@
 """Train the multilingual heads (sentiment, complaint) on multilingual-e5-small embeddings.
 
-    python -m socialcare.scoring.train_multilingual --data ../shared/data [--cache DIR]
+    socialcare model train multilingual --data ../shared/data [--cache DIR]
+    python -m socialcare.training.multilingual --data ../shared/data [--cache DIR]
 
 Settings are fixed in code (PARAMS) before any validation figure is read. Data:
 - sentiment: XLM-T train splits of eight languages; SentiRuEval-2015 telecom (Russian) and
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +30,9 @@ import torch
 from torch import nn
 
 from socialcare.scoring.base import LABELS
-from socialcare.scoring.train_complaint import read_complaints
+from socialcare.training.data import read_complaints
+from socialcare.training.metrics import accuracy, f1, macro_f1
+from socialcare.training.selection import out_of_fold
 
 XLMT = ("arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish")
 RU_FILE = "multilingual/sentiruEval2015_telecom_train.tsv"
@@ -107,20 +109,6 @@ def embed_cached(encoder: object, rows: Rows, cache: Path | None) -> torch.Tenso
     return torch.as_tensor(out)
 
 
-def stratified_folds(labels: Sequence[int], k: int, seed: int) -> list[list[int]]:
-    """k folds of row indices, each class shuffled (seeded) and dealt round-robin."""
-    rng = random.Random(seed)
-    folds: list[list[int]] = [[] for _ in range(k)]
-    dealt = 0
-    for cls in sorted(set(labels)):
-        idx = [i for i, y in enumerate(labels) if y == cls]
-        rng.shuffle(idx)
-        for i in idx:
-            folds[dealt % k].append(i)
-            dealt += 1
-    return [sorted(f) for f in folds]
-
-
 def binary_loss(logits: torch.Tensor) -> torch.Tensor:
     """Per-row -log p(label | negative or positive), for rows whose data has no neutral."""
     return logits[:, [0, 2]]
@@ -176,22 +164,6 @@ def fit_complaint(x: torch.Tensor, y: torch.Tensor, params: Params = PARAMS) -> 
     return head.eval()
 
 
-def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[int]) -> float:
-    """Mean over classes of F1."""
-    scores = []
-    for c in classes:
-        tp = sum(t == p == c for t, p in zip(y_true, y_pred, strict=True))
-        fp = sum(t != c and p == c for t, p in zip(y_true, y_pred, strict=True))
-        fn = sum(t == c and p != c for t, p in zip(y_true, y_pred, strict=True))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(scores) / len(scores)
-
-
-def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
-    """Share of rows predicted right."""
-    return sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / max(1, len(y_true))
-
-
 @dataclass
 class Table:
     """Embeddings, labels and binary markers of rows put together."""
@@ -233,15 +205,14 @@ def held_out(
     else (XLM-T train splits, the other set, this set's other folds)."""
     binary = name == "fa"
     labels = sets[name].labels
-    preds = [0] * len(labels)
     other = "fa" if name == "ru" else "ru"
     base = [*_xlmt_train(emb, sets, langs), (emb[other], sets[other].labels, other == "fa")]
-    for fold in stratified_folds(labels, FOLDS, SEED):
-        keep = sorted(set(range(len(labels))) - set(fold))
-        t = Table.of([*base, (emb[name][keep], [labels[i] for i in keep], binary)])
-        head = fit_sentiment(t.x, t.y, t.binary)
-        for i, p in zip(fold, predict(head, emb[name][fold], binary), strict=True):
-            preds[i] = p
+
+    def fit_predict(train: list[int], test: list[int]) -> list[int]:
+        t = Table.of([*base, (emb[name][train], [labels[i] for i in train], binary)])
+        return predict(fit_sentiment(t.x, t.y, t.binary), emb[name][test], binary)
+
+    preds = out_of_fold(labels, FOLDS, SEED, fit_predict).predictions
     classes = [0, 2] if binary else [0, 1, 2]
     return {"macro_f1": macro_f1(labels, preds, classes), "accuracy": accuracy(labels, preds)}
 
@@ -257,20 +228,18 @@ def training_table(
 
 def complaint_cv(x: torch.Tensor, labels: list[int], k: int = 10) -> dict[str, float]:
     """k-fold figures of the complaint head on the English complaints data."""
-    preds = [0] * len(labels)
-    for fold in stratified_folds(labels, k, SEED):
-        keep = sorted(set(range(len(labels))) - set(fold))
-        head = fit_complaint(x[keep], torch.tensor([labels[i] for i in keep]))
+
+    def fit_predict(train: list[int], test: list[int]) -> list[int]:
+        head = fit_complaint(x[train], torch.tensor([labels[i] for i in train]))
         with torch.no_grad():
-            out = (head(x[fold])[:, 0] > 0).tolist()
-        for i, p in zip(fold, out, strict=True):
-            preds[i] = int(p)
-    tp = sum(t == p == 1 for t, p in zip(labels, preds, strict=True))
-    fp = sum(t == 0 and p == 1 for t, p in zip(labels, preds, strict=True))
-    fn = sum(t == 1 and p == 0 for t, p in zip(labels, preds, strict=True))
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    pairs = {"macro_f1": macro_f1(labels, preds, [0, 1]), "accuracy": accuracy(labels, preds)}
-    return {"f1": f1, **pairs}
+            return [int(p) for p in (head(x[test])[:, 0] > 0).tolist()]
+
+    preds = out_of_fold(labels, k, SEED, fit_predict).predictions
+    return {
+        "f1": f1(labels, preds),
+        "macro_f1": macro_f1(labels, preds, [0, 1]),
+        "accuracy": accuracy(labels, preds),
+    }
 
 
 def complaint_by_sentiment(

@@ -10,11 +10,9 @@ SemEval-2016 test file (never used for training or selection), in fp32 and dynam
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import math
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -22,35 +20,35 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
-from tqdm import tqdm
 
 from socialcare.scoring.base import LABELS
 from socialcare.scoring.encoder import (
     MAX_LENGTH,
     SentenceEncoder,
-    batches,
     get_encoder,
     mean_pool,
-    preprocess,
     run_layers,
     sha256_files,
 )
-from socialcare.scoring.evaluate import figures_by_precision
 from socialcare.scoring.sentiment import FINETUNED_FILE, SentimentHead
-from socialcare.scoring.train import (
+from socialcare.training.artifacts import write_sidecar
+from socialcare.training.data import (
     EXCLUDED_FILES,
     SEMEVAL_DIR,
     TWEETEVAL_DIR,
     Example,
-    _training_rows,
-    evaluate,
     read_semeval,
     read_tweeteval,
-    seed_everything,
-    write_sidecar,
+    semeval_files,
+    training_rows,
 )
+from socialcare.training.evaluate import figures_by_precision
+from socialcare.training.metrics import sentiment_metrics
+from socialcare.training.selection import best, holdout_split, seed_everything
+from socialcare.training.sentiment import CACHE_DIR
+from socialcare.training.token_states import TokenStates, length_batches, lower_states
 
 log = logging.getLogger(__name__)
 
@@ -84,53 +82,6 @@ CANDIDATES = {
 TOP2 = {"lr-1e-4": FinetuneParams()}  # the previous shipped model's settings
 
 
-class TokenStates:
-    """Variable-length token vectors (fp16) of many texts, stored back to back."""
-
-    def __init__(self, flat: torch.Tensor, offsets: torch.Tensor) -> None:
-        self.flat, self.offsets = flat, offsets
-
-    def length(self, i: int) -> int:
-        return int(self.offsets[i + 1] - self.offsets[i])
-
-    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(padded float32 states, 0/1 attention mask) for these rows."""
-        longest = max(self.length(i) for i in idx)
-        states = torch.zeros((len(idx), longest, self.flat.shape[1]))
-        mask = torch.zeros((len(idx), longest), dtype=torch.long)
-        for row, i in enumerate(idx):
-            start, end = int(self.offsets[i]), int(self.offsets[i + 1])
-            states[row, : end - start] = self.flat[start:end].float()
-            mask[row, : end - start] = 1
-        return states, mask
-
-
-def lower_states(
-    enc: SentenceEncoder, texts: list[str], n_lower: int, cache_dir: Path, progress: bool
-) -> TokenStates:
-    """Token vectors after the bottom n_lower layers, cached under a hash of their inputs."""
-    key = "\n".join([enc.name, str(MAX_LENGTH), str(n_lower), *texts]).encode()
-    path = cache_dir / f"states-{hashlib.sha256(key).hexdigest()[:24]}.safetensors"
-    if path.exists():
-        saved = load_file(str(path))
-        return TokenStates(saved["flat"], saved["offsets"])
-    parts: list[torch.Tensor | None] = [None] * len(texts)
-    clean = [preprocess(t) for t in texts]
-    with tqdm(total=len(texts), desc="lower layers", unit="text", disable=not progress) as bar:
-        for idx, batch in batches(clean, 64):
-            tokens = enc.tokenize(batch)
-            hidden = enc.lower(tokens, n_lower)
-            for row, i in enumerate(idx):
-                parts[i] = hidden[row, : int(tokens["attention_mask"][row].sum())].half()
-            bar.update(len(idx))
-    lengths = torch.tensor([0] + [len(p) for p in parts if p is not None])
-    flat = torch.cat([p for p in parts if p is not None]).contiguous()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    offsets = torch.cumsum(lengths, 0)
-    save_file({"flat": flat, "offsets": offsets}, str(path))
-    return TokenStates(flat, offsets)
-
-
 class TopModel(nn.Module):
     """The fine-tuned top layers, mean pooling and the head."""
 
@@ -143,17 +94,6 @@ class TopModel(nn.Module):
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         pooled = mean_pool(run_layers(self.layers, states, mask), mask)
         return self.head(self.dropout(pooled))
-
-
-def _length_batches(states: TokenStates, rows: list[int], size: int, gen: torch.Generator) -> list:
-    """Shuffled batches of similar lengths (less padding), in a shuffled order."""
-    order = [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
-    chunk = size * 50
-    out = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=states.length)
-        out += [part[i : i + size] for i in range(0, len(part), size)]
-    return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
 
 
 @torch.inference_mode()
@@ -196,11 +136,11 @@ def finetune(
     )
     gen = torch.Generator().manual_seed(seed)
     curve: list[dict[str, Any]] = []
-    best: dict[str, torch.Tensor] = {}
+    kept: dict[str, torch.Tensor] = {}
     for epoch in range(1, params.epochs + 1):
         model.train()
         started = time.monotonic()
-        for step, idx in enumerate(_length_batches(states, fit, params.batch_size, gen)):
+        for step, idx in enumerate(length_batches(states, fit, params.batch_size, gen)):
             if step % 100 == 0:
                 log.info("epoch %d: batch %d (%.0fs)", epoch, step, time.monotonic() - started)
             x, mask = states.batch(idx)
@@ -209,9 +149,11 @@ def finetune(
             opt.step()
             sched.step()
         row: dict[str, Any] = {"epoch": epoch, "seconds": round(time.monotonic() - started, 1)}
-        row["holdout"] = evaluate([labels[i] for i in hold], predict_states(model, states, hold))
+        held = predict_states(model, states, hold)
+        row["holdout"] = sentiment_metrics([labels[i] for i in hold], held)
         if val is not None:
-            row["val"] = evaluate(val[1], predict_states(model, val[0], range(len(val[1]))))
+            predicted = predict_states(model, val[0], range(len(val[1])))
+            row["val"] = sentiment_metrics(val[1], predicted)
         log.info("epoch %d: holdout macro recall %.4f, val %.4f (%.0fs)", epoch,
                  row["holdout"]["macro_recall"], row.get("val", {}).get("macro_recall", math.nan),
                  row["seconds"])  # fmt: skip
@@ -220,9 +162,77 @@ def finetune(
         )
         curve.append(row)
         if improved:
-            best = copy.deepcopy(model.state_dict())
-    model.load_state_dict(best)
+            kept = copy.deepcopy(model.state_dict())
+    model.load_state_dict(kept)
     return model.eval(), curve
+
+
+def _same_depth(
+    candidates: dict[str, FinetuneParams], layers: int | None
+) -> tuple[dict[str, FinetuneParams], int]:
+    """The candidates (each set to fine-tune `layers` top layers when given) and their one
+    layer count; ValueError when they differ."""
+    if layers is not None:
+        candidates = {name: replace(p, layers=layers) for name, p in candidates.items()}
+    n_top = {p.layers for p in candidates.values()}
+    if len(n_top) != 1:
+        raise ValueError("candidates must fine-tune the same number of layers")
+    return candidates, n_top.pop()
+
+
+def _holdout_figure(curve: list[dict[str, Any]]) -> float:
+    """A candidate's best epoch's holdout macro recall."""
+    return max(r["holdout"]["macro_recall"] for r in curve)
+
+
+def _save_model(model: TopModel, out_dir: Path) -> Path:
+    """The fine-tuned layers and the head, in fp16."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / FINETUNED_FILE.name
+    state = {f"layers.{k}": v.half().contiguous() for k, v in model.layers.state_dict().items()}
+    state |= {f"head.{k}": v.half().contiguous() for k, v in model.head.state_dict().items()}
+    save_file(state, str(path), metadata={"labels": ",".join(LABELS)})
+    path.chmod(0o644)
+    return path
+
+
+def _provenance(files: list[Path], val_dir: Path) -> dict[str, Any]:
+    return {
+        "train_files": {p.name: sha256_files(p) for p in files},
+        "val_files": {p.name: sha256_files(p) for p in sorted(val_dir.glob("val_*.txt"))},
+        "excluded_files": list(EXCLUDED_FILES),
+        "overlap_rule": "training rows whose normalised text equals a val text are dropped",
+    }
+
+
+def _model_meta(
+    enc: SentenceEncoder,
+    params: FinetuneParams,
+    top: dict[str, Any],
+    candidates: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The sidecar's description of the written model and its figures (top: its epoch)."""
+    return {
+        "labels": list(LABELS),
+        "finetuned_layers": params.layers,
+        "head": {"kind": "mlp" if params.hidden else "linear", "in_dim": enc.dim},
+        "params": asdict(params),
+        "encoder": {
+            "name": enc.name,
+            "dim": enc.dim,
+            "max_length": MAX_LENGTH,
+            "frozen_layers": enc.n_layers - params.layers,
+            "pooling": "mean over the attention mask of the top fine-tuned layer (no norm)",
+            "dtype_stored": "float16 (computed in float32)",
+        },
+        "preprocessing": "\\uXXXX and HTML entities decoded, @mentions -> @user, URLs -> http",
+        "metrics": {
+            "tweeteval_val": top["val"],
+            "holdout": top["holdout"],
+            "chosen_epoch": top["epoch"],
+            "candidates": candidates,
+        },
+    }
 
 
 def train_finetuned(
@@ -246,40 +256,29 @@ def train_finetuned(
     the rows trained on (a seeded random subset; the holdout stays 10% of all rows) and
     test_rows the test file's rows scored (a seeded random sample), for a CPU with little
     time to spare."""
-    candidates = candidates or CANDIDATES
-    if layers is not None:
-        candidates = {name: replace(p, layers=layers) for name, p in candidates.items()}
-    n_top = {p.layers for p in candidates.values()}
-    if len(n_top) != 1:
-        raise ValueError("candidates must fine-tune the same number of layers")
+    candidates, n_top_layers = _same_depth(candidates or CANDIDATES, layers)
     started = time.monotonic()
-    semeval = sorted((data_dir / SEMEVAL_DIR).glob("twitter-*-A.txt"))
-    files = [p for p in semeval if p.name not in EXCLUDED_FILES]
+    files = semeval_files(data_dir)
     val_dir = data_dir / TWEETEVAL_DIR
     val = read_tweeteval(val_dir)
-    rows, stats = _training_rows(files, val)
+    rows, stats = training_rows(files, val)
     seed_everything(seed)
     enc = get_encoder(encoder)
-    n_top_layers = n_top.pop()
     if not 0 < n_top_layers <= enc.n_layers:
         raise ValueError(f"layers: 1..{enc.n_layers} for this encoder, not {n_top_layers}")
     n_lower = enc.n_layers - n_top_layers
-    cache = cache_dir or Path(tempfile.gettempdir()) / "socialcare-sentiment-cache"
+    cache = cache_dir or CACHE_DIR
     states = lower_states(enc, [r.text for r in rows], n_lower, cache, progress)
     val_states = lower_states(enc, [e.text for e in val], n_lower, cache, progress)
     val_set = (val_states, [e.label for e in val])
-    perm = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist()
-    hold, fit = perm[: len(rows) // 10], perm[len(rows) // 10 :][:max_train_rows]
+    held, rest = holdout_split(len(rows), seed)
+    hold, fit = held.tolist(), rest.tolist()[:max_train_rows]
     labels = [r.label for r in rows]
     results: dict[str, tuple[TopModel, list[dict[str, Any]]]] = {}
     for name, params in candidates.items():
         log.info("candidate %s: %s", name, params)
         results[name] = finetune(enc, states, labels, fit, hold, params, seed, val_set)
-
-    def holdout(name: str) -> float:
-        return max(r["holdout"]["macro_recall"] for r in results[name][1])
-
-    chosen = max(results, key=holdout)
+    chosen = best(results, lambda result: _holdout_figure(result[1]))
     training = {
         "candidate": chosen,
         "n_train_rows": len(fit),
@@ -292,46 +291,16 @@ def train_finetuned(
         "and its epoch",
         "seconds": round(time.monotonic() - started, 1),
     }
-    provenance = {
-        "train_files": {p.name: sha256_files(p) for p in files},
-        "val_files": {p.name: sha256_files(p) for p in sorted(val_dir.glob("val_*.txt"))},
-        "excluded_files": list(EXCLUDED_FILES),
-        "overlap_rule": "training rows whose normalised text equals a val text are dropped",
-    }
     model, curve = results[chosen]
-    best = max(curve, key=lambda r: r["holdout"]["macro_recall"])
-    params = candidates[chosen]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / FINETUNED_FILE.name
-    state = {f"layers.{k}": v.half().contiguous() for k, v in model.layers.state_dict().items()}
-    state |= {f"head.{k}": v.half().contiguous() for k, v in model.head.state_dict().items()}
-    save_file(state, str(path), metadata={"labels": ",".join(LABELS)})
-    path.chmod(0o644)
-    meta = {
-        "labels": list(LABELS),
-        "finetuned_layers": params.layers,
-        "head": {"kind": "mlp" if params.hidden else "linear", "in_dim": enc.dim},
-        "params": asdict(params),
-        "encoder": {
-            "name": enc.name,
-            "dim": enc.dim,
-            "max_length": MAX_LENGTH,
-            "frozen_layers": n_lower,
-            "pooling": "mean over the attention mask of the top fine-tuned layer (no norm)",
-            "dtype_stored": "float16 (computed in float32)",
-        },
-        "preprocessing": "\\uXXXX and HTML entities decoded, @mentions -> @user, URLs -> http",
-        "metrics": {
-            "tweeteval_val": best["val"],
-            "holdout": best["holdout"],
-            "chosen_epoch": best["epoch"],
-            "candidates": {
-                name: {"params": asdict(candidates[name]), "epochs": _epochs(curve)}
-                for name, (_, curve) in results.items()
-            },
-        },
+    path = _save_model(model, out_dir)
+    tried = {
+        name: {"params": asdict(candidates[name]), "epochs": _epochs(epochs)}
+        for name, (_, epochs) in results.items()
+    }
+    top = max(curve, key=lambda r: r["holdout"]["macro_recall"])
+    meta = _model_meta(enc, candidates[chosen], top, tried) | {
         "training": training,
-        "provenance": provenance | {"sha256": sha256_files(path)},
+        "provenance": _provenance(files, val_dir) | {"sha256": sha256_files(path)},
     }
     write_sidecar(path, meta)
     if test:

@@ -8,12 +8,8 @@ the fine-tuned branch's layers 1..6 side by side (12 layer passes; measured, not
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import logging
-import random
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from socialcare.scoring.complaint import COMPLAINT_FILE, LEXICAL_FEATURES, features
@@ -37,11 +33,14 @@ from socialcare.scoring.encoder import (
     sha256_files,
 )
 from socialcare.scoring.sentiment import FINETUNED_FILE, EncoderHeadSentiment, SentimentHead
-from socialcare.scoring.train import seed_everything, write_sidecar
+from socialcare.training.artifacts import cached, write_sidecar
+from socialcare.training.data import COMPLAINTS_FILE, read_complaints
+from socialcare.training.metrics import binary_metrics
+from socialcare.training.selection import out_of_fold, seed_everything
+from socialcare.training.sentiment import CACHE_DIR
 
 log = logging.getLogger(__name__)
 
-COMPLAINTS_FILE = Path("complaints/complaints_train.csv")
 TRUNKS = ("base", "finetuned", "both")
 
 
@@ -69,47 +68,6 @@ VARIANTS: dict[str, ComplaintParams] = {
     "logistic-all-layers+lexical": ComplaintParams(all_layers=True, lexical=True, l2=0.4),
     "mlp-all-layers": ComplaintParams(64, True, False, 0.0, 0.3, 1e-2),
 }
-
-
-def read_complaints(path: Path) -> tuple[list[str], list[int]]:
-    """Texts and 0/1 labels (1: complaint) of a `id,text,label,domain` CSV file."""
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("text", "").strip()]
-    return [r["text"] for r in rows], [int(r["label"]) for r in rows]
-
-
-def stratified_folds(labels: Sequence[int], k: int, seed: int) -> list[list[int]]:
-    """k folds of row indices, each class shuffled (seeded) and dealt round-robin across them."""
-    rng = random.Random(seed)
-    folds: list[list[int]] = [[] for _ in range(k)]
-    dealt = 0
-    for cls in sorted(set(labels)):
-        idx = [i for i, y in enumerate(labels) if y == cls]
-        rng.shuffle(idx)
-        for i in idx:
-            folds[dealt % k].append(i)
-            dealt += 1
-    return [sorted(f) for f in folds]
-
-
-def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
-    """F1, precision and recall of class 1 (complaint), accuracy and macro F1."""
-    pairs = list(zip(y_true, y_pred, strict=True))
-    tp = sum(t == p == 1 for t, p in pairs)
-    fp = sum(t == 0 and p == 1 for t, p in pairs)
-    fn = sum(t == 1 and p == 0 for t, p in pairs)
-    tn = len(pairs) - tp - fp - fn
-
-    def f1(a: int, b: int, c: int) -> float:
-        return 2 * a / (2 * a + b + c) if a else 0.0
-
-    return {
-        "f1": f1(tp, fp, fn),
-        "precision": tp / (tp + fp) if tp + fp else 0.0,
-        "recall": tp / (tp + fn) if tp + fn else 0.0,
-        "accuracy": (tp + tn) / len(pairs) if pairs else 0.0,
-        "macro_f1": (f1(tp, fp, fn) + f1(tn, fn, fp)) / 2,
-    }
 
 
 def fit(x: torch.Tensor, y: torch.Tensor, params: ComplaintParams, seed: int) -> SentimentHead:
@@ -168,16 +126,18 @@ def cross_validate(
     x: torch.Tensor, y: torch.Tensor, params: ComplaintParams, *, k: int, seed: int
 ) -> dict[str, Any]:
     """Out-of-fold predictions at 0.5: pooled metrics, and F1 per fold (mean and sd)."""
-    oof = torch.zeros(len(y))
-    fold_f1: list[float] = []
-    for fold in stratified_folds(y.tolist(), k, seed):
-        test = torch.tensor(fold)
-        train = torch.ones(len(y), dtype=torch.bool)
-        train[test] = False
+
+    def fit_predict(train: list[int], test: list[int]) -> list[float]:
         head = fit(x[train], y[train], params, seed)
-        oof[test] = probabilities(head, x[test])
-        pred = (oof[test] >= 0.5).long().tolist()
-        fold_f1.append(binary_metrics(y[test].tolist(), pred)["f1"])
+        return probabilities(head, x[test]).tolist()
+
+    labels = y.tolist()
+    result = out_of_fold(labels, k, seed, fit_predict)
+    oof = torch.tensor(result.predictions)
+    fold_f1 = [
+        binary_metrics([labels[i] for i in fold], [int(p >= 0.5) for p in result.of(fold)])["f1"]
+        for fold in result.folds
+    ]
     pooled = binary_metrics(y.tolist(), (oof >= 0.5).long().tolist())
     p = oof.clamp(1e-7, 1 - 1e-7)
     log_loss = -(y * p.log() + (1 - y) * (1 - p).log()).mean()
@@ -206,15 +166,13 @@ def embed_layers(
 ) -> torch.Tensor:
     """Every layer's mean-pooled, normalised vectors side by side (cached, keyed by inputs)."""
     layers = list(range(enc.n_layers + 1))
-    key = "\n".join([enc.name, str(MAX_LENGTH), f"layers={layers}", *texts]).encode()
-    path = cache_dir / f"layers-{hashlib.sha256(key).hexdigest()[:24]}.safetensors"
-    if path.exists():
-        return load_file(str(path))["x"]
-    with tqdm(total=len(texts), desc="encoding", unit="text", disable=not progress) as bar:
-        x = enc.encode(texts, batch_size, progress=bar.update, layers=layers)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    save_file({"x": x.contiguous()}, str(path))
-    return x
+
+    def encode() -> dict[str, torch.Tensor]:
+        with tqdm(total=len(texts), desc="encoding", unit="text", disable=not progress) as bar:
+            return {"x": enc.encode(texts, batch_size, progress=bar.update, layers=layers)}
+
+    key = [enc.name, str(MAX_LENGTH), f"layers={layers}", *texts]
+    return cached(cache_dir, "layers", key, encode)["x"]
 
 
 @torch.inference_mode()
@@ -260,14 +218,10 @@ def embed_trunk(
     )
     if sentiment.encoder is not enc:
         raise ValueError(f"{sentiment_file}: not a model over the encoder {enc.name}")
-    key = "\n".join([enc.name, str(MAX_LENGTH), sha256_files(sentiment_file), *texts]).encode()
-    path = cache_dir / f"branch-{hashlib.sha256(key).hexdigest()[:24]}.safetensors"
-    if path.exists():
-        tuned = load_file(str(path))["x"]
-    else:
-        tuned = branch_layers(enc, sentiment, texts, batch_size)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        save_file({"x": tuned.contiguous()}, str(path))
+    key = [enc.name, str(MAX_LENGTH), sha256_files(sentiment_file), *texts]
+    tuned = cached(
+        cache_dir, "branch", key, lambda: {"x": branch_layers(enc, sentiment, texts, batch_size)}
+    )["x"]
     if trunk == "finetuned":
         return tuned
     base = embed_layers(enc, texts, cache_dir, batch_size, progress)
@@ -279,6 +233,47 @@ def variant_features(
 ) -> torch.Tensor:
     """The columns of embed_layers' output a variant uses, then its word cues."""
     return features(emb if params.all_layers else emb[:, -dim:], texts, params.lexical)
+
+
+POOLING = (
+    "per layer in head.layers ([]: the last layer) of the head.trunk branch (base: the shipped "
+    "encoder; finetuned: the embeddings, then the sentiment model's layers; both: base 0..n, "
+    "then finetuned 1..n): mean over the attention mask, then L2-normalised; layers side by side"
+)
+LOSS = (
+    "binary cross-entropy, positives weighted by negatives/positives, L2 penalty on "
+    "standardised inputs (folded into the saved weights); L-BFGS (logistic) or AdamW"
+)
+
+
+def cv_variants(
+    emb: torch.Tensor,
+    texts: Sequence[str],
+    y: torch.Tensor,
+    variants: Sequence[str],
+    dim: int,
+    *,
+    folds: int,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """Each variant's settings and its cross-validated figures, by name."""
+    candidates: dict[str, dict[str, Any]] = {}
+    for name in variants:
+        params = VARIANTS[name]
+        x = variant_features(emb, texts, params, dim)
+        cv = cross_validate(x, y, params, k=folds, seed=seed)
+        candidates[name] = {"params": asdict(params), "cv": cv}
+        log.info("%s: CV F1 %.4f P %.4f R %.4f acc %.4f", name, cv["f1"], cv["precision"],
+                 cv["recall"], cv["accuracy"])  # fmt: skip
+    return candidates
+
+
+def head_layers(n_layers: int, params: ComplaintParams, trunk: str) -> list[int]:
+    """The pooled layers a head reads, in order ([]: the last layer only)."""
+    layers = list(range(n_layers + 1)) if params.all_layers else []
+    if trunk == "both" and params.all_layers:
+        layers += list(range(1, n_layers + 1))
+    return layers
 
 
 def train_complaint(
@@ -303,48 +298,28 @@ def train_complaint(
     texts, labels = read_complaints(path)
     seed_everything(seed)
     enc = get_encoder(encoder)
-    cache = cache_dir or Path(tempfile.gettempdir()) / "socialcare-sentiment-cache"
-    emb = embed_trunk(enc, texts, trunk, sentiment_file, cache, batch_size, progress)
+    emb = embed_trunk(
+        enc, texts, trunk, sentiment_file, cache_dir or CACHE_DIR, batch_size, progress
+    )
     y = torch.tensor(labels)
-    candidates: dict[str, dict[str, Any]] = {}
-    for name in variants:
-        params = VARIANTS[name]
-        x = variant_features(emb, texts, params, enc.dim)
-        cv = cross_validate(x, y, params, k=folds, seed=seed)
-        candidates[name] = {"params": asdict(params), "cv": cv}
-        log.info("%s: CV F1 %.4f P %.4f R %.4f acc %.4f", name, cv["f1"], cv["precision"],
-                 cv["recall"], cv["accuracy"])  # fmt: skip
+    candidates = cv_variants(emb, texts, y, variants, enc.dim, folds=folds, seed=seed)
     chosen = choose(candidates)
     params = VARIANTS[chosen]
     head = fit(variant_features(emb, texts, params, enc.dim), y, params, seed)
-    layers = list(range(enc.n_layers + 1)) if params.all_layers else []
-    if trunk == "both" and params.all_layers:
-        layers += list(range(1, enc.n_layers + 1))
     out_dir.mkdir(parents=True, exist_ok=True)
     head_path = out_dir / COMPLAINT_FILE.name
     state = {k: v.contiguous() for k, v in head.state_dict().items()}
     save_file(state, str(head_path), metadata={"kind": chosen})
     head_path.chmod(0o644)
+    trunk_model = {FINETUNED_FILE.name: sha256_files(sentiment_file)}
     meta = {
         "labels": ["not_complaint", "complaint"],
         "output": "p(complaint): sigmoid of the one logit",
-        "head": {
-            "kind": chosen,
-            "in_dim": int(head.in_dim),
-            "trunk": trunk,
-            "layers": layers,
-            **asdict(params),
-        },
+        "head": {"kind": chosen, "in_dim": int(head.in_dim), "trunk": trunk}
+        | {"layers": head_layers(enc.n_layers, params, trunk), **asdict(params)},
         "lexical_features": list(LEXICAL_FEATURES) if params.lexical else [],
-        "encoder": {
-            "name": enc.name,
-            "dim": enc.dim,
-            "max_length": MAX_LENGTH,
-            "pooling": "per layer in head.layers ([]: the last layer) of the head.trunk branch "
-            "(base: the shipped encoder; finetuned: the embeddings, then the sentiment model's "
-            "layers; both: base 0..n, then finetuned 1..n): mean over the attention mask, then "
-            "L2-normalised; layers side by side",
-        },
+        "encoder": {"name": enc.name, "dim": enc.dim, "max_length": MAX_LENGTH}
+        | {"pooling": POOLING},
         "metrics": {
             "cv": candidates[chosen]["cv"],
             "cv_note": "the variant was chosen by these same folds' F1, so its figure carries "
@@ -355,8 +330,7 @@ def train_complaint(
             "n_rows": len(labels),
             "n_complaints": int(y.sum()),
             "seed": seed,
-            "loss": "binary cross-entropy, positives weighted by negatives/positives, L2 penalty "
-            "on standardised inputs (folded into the saved weights); L-BFGS (logistic) or AdamW",
+            "loss": LOSS,
             "cv": f"{folds}-fold stratified (seeded round-robin per class); threshold 0.5; "
             "the variant: best pooled out-of-fold F1 of the complaint class, ties (within "
             f"{F1_TIE}) to the lower log loss",
@@ -368,11 +342,7 @@ def train_complaint(
             "source": "Preotiuc-Pietro, Gaman, Aletras (ACL 2019) complaints data (a subset)",
             "head_sha256": sha256_files(head_path),
         }
-        | (
-            {}
-            if trunk == "base"
-            else {"trunk_model": {FINETUNED_FILE.name: sha256_files(sentiment_file)}}
-        ),
+        | ({} if trunk == "base" else {"trunk_model": trunk_model}),
     }
     write_sidecar(head_path, meta)
     return meta

@@ -10,7 +10,8 @@ from typing import Any
 from socialcare.scoring.base import LABELS, SentimentModel
 from socialcare.scoring.encoder import preprocess
 from socialcare.scoring.sentiment import EncoderHeadSentiment
-from socialcare.scoring.train import Example, evaluate, read_semeval, read_tweeteval
+from socialcare.training.data import Example, read_semeval, read_tweeteval
+from socialcare.training.metrics import sentiment_metrics
 
 TEXT_SUFFIX = "_text.txt"
 VADER_THRESHOLD = 0.05  # the standard compound cut-offs: >= 0.05 positive, <= -0.05 negative
@@ -63,10 +64,10 @@ def model_predict(model: SentimentModel, texts: Sequence[str], batch: int = 256)
 
 
 def evaluate_examples(examples: Sequence[Example], model: SentimentModel | None) -> dict[str, Any]:
-    """train.evaluate figures of the model (None: VADER) on the examples."""
+    """sentiment_metrics figures of the model (None: VADER) on the examples."""
     texts = [e.text for e in examples]
     predicted = vader_predict(texts) if model is None else model_predict(model, texts)
-    return evaluate([e.label for e in examples], predicted)
+    return sentiment_metrics([e.label for e in examples], predicted)
 
 
 def figures_by_precision(
