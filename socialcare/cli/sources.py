@@ -94,7 +94,7 @@ def sources_status(
     billed reads today and this month, projected monthly cost, open incidents, last error."""
     from socialcare.config import get_settings
     from socialcare.db import session_scope, utcnow
-    from socialcare.sources.status import format_table, ingestion_status
+    from socialcare.ingest.status import format_table, ingestion_status
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter("table or json", param_hint="--format")

@@ -25,7 +25,6 @@ from socialcare.errors import SourceError
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.ingest import policy
 from socialcare.ingest.page_write import write_page
-from socialcare.ingest.policy import lease_name as lease_name
 from socialcare.posts.models import Account
 from socialcare.scoring.service import refresh_urgency
 from socialcare.sources.base import FetchResult, coalesce_empty, fetch_pages

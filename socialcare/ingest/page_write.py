@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 
 from socialcare.config import Settings
 from socialcare.db import UTCDateTime, changed_rows, on_postgresql
+from socialcare.ingest import service
+from socialcare.ingest.models import RateLimitState, ReadUsage
 from socialcare.posts.models import Account
 from socialcare.posts.service import IngestResult, encoded_rows, ingest_posts, pg_insert_posts_sql
-from socialcare.sources import ingestion
 from socialcare.sources.base import FetchResult, RateWindow
-from socialcare.sources.models import RateLimitState, ReadUsage
 
 
 def write_page(
@@ -62,7 +62,7 @@ def write_page(
             grace_seconds=settings.step_grace_seconds,
             read_on=day,
         )
-        ingestion.count_reads(
+        service.count_reads(
             session=session,
             account_id=account.id,
             platform=account.platform,
@@ -71,7 +71,7 @@ def write_page(
             day=day,
             read_on_insert=stored.inserted,
         )
-        ingestion.store_rate_windows(
+        service.store_rate_windows(
             session=session, account_id=account.id, windows=page.rate_windows, now=now
         )
         return stored
@@ -97,14 +97,14 @@ def write_page(
     if not write.moved:
         return None
     inserted = set(stored.inserted)
-    again = ingestion.read_again(
+    again = service.read_again(
         session=session,
         platform=account.platform,
         external_ids=[i for i in ids if i not in inserted],
         day=day,
     )
     if again:
-        ingestion.add_usage(
+        service.add_usage(
             session=session, account_id=account.id, day=day, requests=0, reads=0, billed=again
         )
     return stored
@@ -116,7 +116,7 @@ def _move_cursors(
     """Set the account's cursors if they are still expected; False when something else moved
     them (on SQLite the transaction holds the database's write lock from its BEGIN)."""
     params = {"account_id": account.id, "expected": expected, "cursors": cursors}
-    return changed_rows(session.execute(ingestion.cursor_move(), params)) == 1
+    return changed_rows(session.execute(service.cursor_move(), params)) == 1
 
 
 class PageWrite:
@@ -173,13 +173,13 @@ def _page_write() -> Select[Any]:
     """The page write as one PostgreSQL statement, of the pieces the single statements use:
     cursor_move, the posts' insert, usage_upsert and window_upsert, each a CTE."""
     account_id = bindparam("account_id", type_=Integer)
-    moved = ingestion.cursor_move().returning(literal_column("1").label("one")).cte("moved")
+    moved = service.cursor_move().returning(literal_column("1").label("one")).cte("moved")
     inserted = (
         text(pg_insert_posts_sql())
         .columns(column("id", Integer), column("platform", String), column("external_id", String))
         .cte("inserted")
     )
-    usage = ingestion.usage_upsert(
+    usage = service.usage_upsert(
         postgresql.insert(ReadUsage).from_select(
             ["account_id", "day", "requests", "reads", "billed"],
             select(
@@ -201,7 +201,7 @@ def _page_write() -> Select[Any]:
         )
         .render_derived(name="w", with_types=True)
     )
-    windows = ingestion.window_upsert(
+    windows = service.window_upsert(
         postgresql.insert(RateLimitState).from_select(
             ["account_id", "endpoint", "limit", "remaining", "reset_at", "updated_at"],
             select(

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from socialcare.config import Settings
 from socialcare.errors import RateLimited, SourceError
+from socialcare.ingest import service
 from socialcare.leases import hold_lease, release_lease
 from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, store_cursors
-from socialcare.sources import ingestion
 from socialcare.sources.base import ACCOUNT_WINDOW, AccountRef, FetchResult, RateWindow
 
 log = logging.getLogger("socialcare.flows.polling")
@@ -82,7 +82,7 @@ def alert(
     once: bool = False,
 ) -> None:
     """Record an ingestion incident for the account, logged unless it is only information."""
-    incident = ingestion.open_incident(
+    incident = service.open_incident(
         session=session,
         account_id=account.id,
         kind=kind,
@@ -110,11 +110,11 @@ def read_cap_allows(session: Session, account: Account, settings: Settings, now:
     cap = settings.x_monthly_read_cap
     if not cap or account.platform != "x":
         return True
-    month = ingestion.month_start(now.date())
-    billed = ingestion.billed_since(session=session, account_id=None, since=month)
+    month = service.month_start(now.date())
+    billed = service.billed_since(session=session, account_id=None, since=month)
     data = {"billed": billed, "cap": cap, "month": month.isoformat()}
     if billed >= cap:
-        resume = ingestion.next_month_start(now)
+        resume = service.next_month_start(now)
         alert(
             session,
             account,
@@ -127,7 +127,7 @@ def read_cap_allows(session: Session, account: Account, settings: Settings, now:
         )
         account.next_poll_at = resume
         return False
-    if billed >= cap * ingestion.CAP_WARNING:
+    if billed >= cap * service.CAP_WARNING:
         alert(
             session,
             account,
@@ -160,7 +160,7 @@ def start_poll(
     if not read_cap_allows(session, account, settings, now):
         release(session, account_id, holder, now)
         return f"the monthly read cap is reached: polling paused until {account.next_poll_at}"
-    windows = ingestion.rate_windows(session=session, account_id=account_id)
+    windows = service.rate_windows(session=session, account_id=account_id)
     shared = windows.get(ACCOUNT_WINDOW)
     if shared is not None and shared.spent(now):
         # The last answer said no request is left: wait for the reset instead of spending a
@@ -258,7 +258,7 @@ def finish_poll(
     successful poll ends resolved, the lease given back."""
     store_cursors(session=session, account=account, cursors=page.cursors)
     schedule_next(account, page, found, interval, settings, now)
-    ingestion.resolve_incidents(
+    service.resolve_incidents(
         session=session, account_id=account.id, kinds=CLEARED_BY_A_POLL, now=now
     )
     release(session, account.id, holder, now)
@@ -267,7 +267,7 @@ def finish_poll(
 def flag_late_accounts(*, session: Session, settings: Settings, now: datetime) -> int:
     """Alert once for each polled account that missed two poll intervals (a stopped poller
     fails silently otherwise); the account's next successful poll resolves it."""
-    late = ingestion.late_accounts(
+    late = service.late_accounts(
         session=session,
         now=now,
         default_interval=settings.poll_interval_seconds,

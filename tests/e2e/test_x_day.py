@@ -28,11 +28,11 @@ from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope, utcnow
 from socialcare.flows import InlineRunner
 from socialcare.flows.seed import add_agent
+from socialcare.ingest.models import IngestionIncident, ReadUsage
 from socialcare.posts.models import Account, Post
 from socialcare.posts.service import ensure_account
 from socialcare.scoring import complaint, sentiment
 from socialcare.sources import registry
-from socialcare.sources.models import IngestionIncident, ReadUsage
 from tests.conftest import REDIS_TEST_URL, SHARED_DATA
 from tests.fakes import CueWordComplaints, CueWordSentiment
 from tests.standins.x_api import ALL_FAULTS, MENTIONS_WINDOW, XStandIn

@@ -17,12 +17,13 @@ from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner
-from socialcare.flows.polling import lease_name as poll_lease
 from socialcare.flows.seed import add_agent
+from socialcare.ingest import service as ingestion
+from socialcare.ingest.policy import lease_name as poll_lease
 from socialcare.leases import Lease
 from socialcare.posts.models import Account, Post
 from socialcare.posts.service import ensure_account
-from socialcare.sources import ingestion, registry
+from socialcare.sources import registry
 from socialcare.sources.base import ACCOUNT_WINDOW, RateWindow
 from tests.standins.mastodon_api import MastodonStandIn
 

@@ -15,10 +15,10 @@ from socialcare import flows
 from socialcare.cli import app
 from socialcare.db import session_scope, utcnow
 from socialcare.flows import InlineRunner
+from socialcare.ingest import service as ingestion
+from socialcare.ingest.status import COLUMNS
 from socialcare.posts.models import Account
 from socialcare.scoring import complaint, sentiment
-from socialcare.sources import ingestion
-from socialcare.sources.status import COLUMNS
 from tests.fakes import CueWordComplaints, CueWordSentiment
 from tests.sources.test_x_ingest import BRAND, first_poll
 

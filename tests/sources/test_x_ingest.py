@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from socialcare import config, flows
 from socialcare.db import session_scope, utcnow
 from socialcare.flows import polling
+from socialcare.ingest import service as ingestion
+from socialcare.ingest.models import IngestionIncident, ReadUsage
 from socialcare.leases import hold_lease
 from socialcare.posts.models import Account, Post
-from socialcare.sources import ingestion
-from socialcare.sources.models import IngestionIncident, ReadUsage
 from tests.standins.x_api import XStandIn
 
 BRAND = "AcmeCare"

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
 from socialcare.config import Settings
+from socialcare.people.models import Team
 from socialcare.posts.models import Account, Post
-from socialcare.routing.models import Team
 from socialcare.web import create_app
 from tests.factories import (
     T0,
@@ -257,7 +257,7 @@ def test_latency_page_and_csv(client: TestClient, session: Session) -> None:
 def test_sources_page_and_api_show_each_accounts_health_and_its_incidents(
     client: TestClient, session: Session
 ) -> None:
-    from socialcare.sources.ingestion import open_incident
+    from socialcare.ingest.service import open_incident
 
     late = make_account(
         session, "acme", config={"polled": True}, last_polled_at=NOW - timedelta(minutes=30)

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from socialcare.config import Settings
+from socialcare.ingest import service
+from socialcare.ingest.models import IngestionIncident, ReadUsage
 from socialcare.posts.models import Account, Post
-from socialcare.sources import ingestion
-from socialcare.sources.models import IngestionIncident, ReadUsage
 
 COLUMNS = (
     "id",
@@ -63,9 +63,9 @@ def ingestion_status(
         )
     }
     today = _usage(session, now.date())
-    month = _usage(session, ingestion.month_start(now.date()))
+    month = _usage(session, service.month_start(now.date()))
     open_by_account: dict[int, list[str]] = {}
-    for incident in ingestion.open_incidents(session=session):
+    for incident in service.open_incidents(session=session):
         open_by_account.setdefault(incident.account_id, []).append(incident.kind)
     rows = []
     accounts = session.execute(select(Account).order_by(Account.id)).scalars()
@@ -74,7 +74,7 @@ def ingestion_status(
             continue
         counts = posts.get(account.id)
         newest = counts.newest if counts is not None else None
-        windows = ingestion.rate_windows(session=session, account_id=account.id)
+        windows = service.rate_windows(session=session, account_id=account.id)
         live = [w for w in windows.values() if w.reset_at > now]
         tightest = min(live, key=lambda w: w.remaining) if live else None
         interval = account.poll_interval_seconds or settings.poll_interval_seconds
@@ -104,7 +104,7 @@ def ingestion_status(
                 "reads_today": today.get(account.id, 0),
                 "reads_month": billed_month,
                 "projected_cost": round(
-                    ingestion.projected_month(billed_month, now) * settings.x_cost_per_read, 2
+                    service.projected_month(billed_month, now) * settings.x_cost_per_read, 2
                 )
                 if account.platform == "x"
                 else None,

@@ -12,9 +12,9 @@ from sqlalchemy import Integer, Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from socialcare.db import changed_rows, dialect_insert, same_json
+from socialcare.ingest.models import IngestionIncident, RateLimitState, ReadUsage
 from socialcare.posts.models import Account, Post
 from socialcare.sources.base import RateWindow
-from socialcare.sources.models import IngestionIncident, RateLimitState, ReadUsage
 
 CAP_WARNING = 0.8
 
