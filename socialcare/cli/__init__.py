@@ -142,7 +142,9 @@ def poll(
 
 @app.command("latency")
 def latency(
-    by: str = typer.Option("brand", help="brand, team, priority, platform, topic or hour"),
+    by: str = typer.Option(
+        "brand", help="brand, team, priority, platform, topic, hour or language"
+    ),
     fmt: str = typer.Option("table", "--format", help="table or csv"),
     tz: str = typer.Option("UTC", "--tz", help="time zone of --by hour (IANA name)"),
     unit: str = typer.Option(
