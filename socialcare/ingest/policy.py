@@ -20,6 +20,7 @@ from socialcare.posts.models import Account
 from socialcare.posts.service import account_ref, store_cursors
 from socialcare.sources.base import ACCOUNT_WINDOW, AccountRef, FetchResult, RateWindow
 
+# The poll's log lines keep the logger they were always written to, so filters on it still match.
 log = logging.getLogger("socialcare.flows.polling")
 # Incidents that a successful poll ends.
 CLEARED_BY_A_POLL = ("missed_polls", "auth_failed")
