@@ -151,11 +151,11 @@ def main() -> None:
     import httpx
     import uvicorn
 
-    from socialcare.auth.service import create_token
     from socialcare.config import load_settings
     from socialcare.db import get_engine, session_scope
     from socialcare.migrations import upgrade
-    from socialcare.routing.models import Agent
+    from socialcare.people.models import Agent
+    from socialcare.people.service import create_token
     from socialcare.web import create_app
 
     url = scratch_url(args.database_url, SCRATCH)

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case, Event, Reply
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import STAGE_ROUTED, Account, Post, Score
-from socialcare.routing.models import Agent, Team
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SLA_SECONDS = {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}

@@ -1,1 +1,2 @@
-"""People who work the queues: passwords, sessions, API tokens, roles and what each may do."""
+"""What a login needs beside the people themselves (socialcare.people): password hashing and
+secrets, roles and what each may do."""

@@ -32,7 +32,7 @@ from socialcare.cases.models import OPEN_STATUSES, Case, Reply
 from socialcare.cases.workspace_models import CannedReply, CaseView
 from socialcare.db import changed_rows, insert_for
 from socialcare.errors import Conflict, Forbidden, NotFound
-from socialcare.routing.models import Agent, Team
+from socialcare.people.models import Agent, Team
 
 # A case is someone's while claimed, and once their reply answered it (until it is closed or
 # the customer writes again and it returns to the queue).

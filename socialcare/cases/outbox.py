@@ -20,9 +20,9 @@ from socialcare.cases.service import apply_brand_reply, latest_customer_post
 from socialcare.cases.work import get_case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound, RateLimited, ReplyOutcomeUnknown, SourceError
+from socialcare.people.models import Agent
 from socialcare.posts.models import STAGE_ROUTED, Account, Post
 from socialcare.posts.service import ingest_posts
-from socialcare.routing.models import Agent
 from socialcare.sources.base import SentReply
 
 DEFAULT_LIMIT = lengths.DEFAULT_RULE.limit

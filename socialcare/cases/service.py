@@ -14,8 +14,8 @@ from socialcare.cases.locks import lock_cases, lock_customer_keys, lock_posts, l
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.config import Settings, get_settings
 from socialcare.db import utcnow
+from socialcare.people.models import Team
 from socialcare.posts.models import STAGE_INGESTED, STAGE_ROUTED, STAGE_SCORED, Post, Score
-from socialcare.routing.models import Team
 from socialcare.routing.rules import PRIORITY_ORDER, RouteInput
 from socialcare.routing.service import choose_team, sla_due
 

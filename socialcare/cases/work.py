@@ -8,14 +8,14 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 
-from socialcare.auth.service import agent_by_handle
 from socialcare.cases.events import WORKER, record
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.db import changed_rows, utcnow
 from socialcare.errors import Conflict, NotFound
 from socialcare.ids import in_range
+from socialcare.people.models import Agent
+from socialcare.people.service import agent_by_handle
 from socialcare.posts.models import Post
-from socialcare.routing.models import Agent
 from socialcare.routing.rules import PRIORITY_ORDER, raise_priority
 from socialcare.routing.service import UNKNOWN_LANGUAGE, team_by_name
 

@@ -19,7 +19,7 @@ from socialcare.db import session_scope, utcnow
 from socialcare.display import one_line, terminal_safe
 from socialcare.errors import NotFound
 from socialcare.ids import in_range
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent
 
 AGENT = typer.Option(..., "--agent", help="the acting agent's handle")
 # A send that did not go out yet but will be tried again (EX_TEMPFAIL).
@@ -51,7 +51,7 @@ def _agent(session: Session, handle: str) -> Agent:
 
 def _team(session: Session, name: str) -> str:
     """A team that exists, by name; NotFound naming the teams there are (nothing is created)."""
-    from socialcare.routing.models import Team
+    from socialcare.people.models import Team
 
     names = list(session.execute(select(Team.name).order_by(Team.name)).scalars())
     if name not in names:

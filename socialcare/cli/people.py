@@ -8,7 +8,7 @@ from sqlalchemy import select
 from socialcare.cases.events import record
 from socialcare.db import session_scope
 from socialcare.display import one_line
-from socialcare.errors import Conflict, NotFound
+from socialcare.errors import NotFound
 
 agents_app = typer.Typer(help="Care agents, leads and admins.", no_args_is_help=True)
 teams_app = typer.Typer(help="Care teams.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def agents_add(
     """Add a care agent, lead or admin who can log in to the web workspace."""
     import sys
 
-    from socialcare.auth.service import add_agent
+    from socialcare.people.service import add_agent
     from socialcare.routing.service import ensure_default_teams
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
@@ -56,8 +56,8 @@ def agents_password(
     import sys
 
     from socialcare.auth.passwords import generate_password
-    from socialcare.auth.service import set_password
     from socialcare.cases.work import get_agent
+    from socialcare.people.service import set_password
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
     with session_scope() as session:
@@ -98,7 +98,7 @@ def agents_languages(
 
 
 def _set_active(handle: str, active: bool) -> None:
-    from socialcare.auth.service import agent_by_handle, set_active
+    from socialcare.people.service import agent_by_handle, set_active
 
     with session_scope() as session:
         agent = agent_by_handle(session=session, handle=handle)
@@ -123,8 +123,8 @@ def agents_enable(handle: str) -> None:
 @agents_app.command("token")
 def agents_token(handle: str, name: str = typer.Option(..., help="what the token is for")) -> None:
     """Create an API token acting as the agent (printed once)."""
-    from socialcare.auth.service import create_token
     from socialcare.cases.work import get_agent
+    from socialcare.people.service import create_token
 
     with session_scope() as session:
         secret, _ = create_token(
@@ -139,7 +139,7 @@ def agents_token(handle: str, name: str = typer.Option(..., help="what the token
 @agents_app.command("list")
 def agents_list() -> None:
     """Agents and their teams."""
-    from socialcare.routing.models import Agent
+    from socialcare.people.models import Agent
 
     with session_scope() as session:
         for a in session.execute(select(Agent).order_by(Agent.handle)).scalars():
@@ -176,16 +176,14 @@ def teams_languages(
     any_language: bool = typer.Option(False, "--any", help="the team reads any language"),
 ) -> None:
     """Show or set the languages a team reads; posts in others go to a team that reads them."""
-    from socialcare.routing.models import Team
+    from socialcare.people.service import team_named
     from socialcare.routing.service import set_languages
 
     languages = _codes(list(codes or []))
     if any_language and languages:
         raise typer.BadParameter("give codes or --any, not both")
     with session_scope() as session:
-        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
-        if team is None:
-            raise NotFound(f"no team {one_line(name)!r}")
+        team = team_named(session=session, name=name)
         if languages or any_language:
             set_languages(session=session, team=team, languages=languages, actor="cli")
         reads = ", ".join(team.languages or []) or "any language"
@@ -206,13 +204,11 @@ def teams_calendar(
     from socialcare.config import get_settings
     from socialcare.errors import ConfigError
     from socialcare.metrics.calendar import BusinessCalendar
-    from socialcare.routing.models import Team
+    from socialcare.people.service import team_named
 
     settings = get_settings()
     with session_scope() as session:
-        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
-        if team is None:
-            raise NotFound(f"no team {one_line(name)!r}")
+        team = team_named(session=session, name=name)
         calendar = {} if clear else dict(team.calendar or {})
         for key, value in (("hours", hours), ("tz", tz), ("holidays", holidays)):
             if value:
@@ -229,35 +225,18 @@ def teams_calendar(
 @teams_app.command("add")
 def teams_add(name: str) -> None:
     """Add a team (a queue of its own)."""
-    from socialcare.routing.models import Team
+    from socialcare.people.service import add_team
 
     with session_scope() as session:
-        if session.execute(select(Team.id).where(Team.name == name)).first() is not None:
-            raise Conflict(f"team {one_line(name)!r} exists")
-        session.add(Team(name=name, skills=[], sla_seconds={}, calendar={}))
-        record(session, actor="cli", kind="team_added", team=name)
-    typer.echo(f"team {one_line(name)} added")
+        add_team(session=session, name=name, actor="cli")
+    typer.echo(f"team {one_line(name.strip())} added")
 
 
 def _membership(name: str, handles: list[str], join: bool) -> None:
-    from socialcare.auth.service import teams_named
-    from socialcare.cases.work import get_agent
+    from socialcare.people.service import change_members
 
     with session_scope() as session:
-        (team,) = teams_named(session=session, names=[name])
-        for handle in handles:
-            agent = get_agent(session=session, handle=handle)
-            if join and team not in agent.teams:
-                agent.teams.append(team)
-            if not join and team in agent.teams:
-                agent.teams.remove(team)
-            record(
-                session,
-                actor="cli",
-                kind="team_joined" if join else "team_left",
-                team=name,
-                handle=agent.handle,
-            )
+        change_members(session=session, team_name=name, handles=handles, join=join, actor="cli")
     typer.echo(
         f"team {one_line(name)}: {'added' if join else 'removed'} {one_line(', '.join(handles))}"
     )

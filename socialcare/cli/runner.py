@@ -22,11 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from socialcare.auth.service import ensure_first_admin
 from socialcare.config import get_settings
 from socialcare.db import session_scope
 from socialcare.flows.seed import ensure_demo_agent, ensure_replay_feed, ensure_x_account
 from socialcare.migrations import upgrade
+from socialcare.people.service import ensure_first_admin
 from socialcare.routing.service import ensure_default_teams
 
 # Seconds from the signal until every child is gone (killed if need be): two Celery workers

@@ -7,11 +7,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from socialcare.auth import service as people
 from socialcare.config import Settings
+from socialcare.people import service as people
+from socialcare.people.models import Agent
 from socialcare.posts.models import Account
 from socialcare.posts.service import ensure_account
-from socialcare.routing.models import Agent
 from socialcare.routing.service import ensure_default_teams
 
 

@@ -35,8 +35,8 @@ from socialcare.metrics.localtime import LocalTime, parse_day, zone
 from socialcare.metrics.post_figures import post_figures_by
 from socialcare.metrics.recovery import sentiment_recovery
 from socialcare.metrics.surge_figures import surge_figures
+from socialcare.people.models import Team
 from socialcare.posts.models import Account, Post
-from socialcare.routing.models import Team
 from socialcare.sources.urls import post_url
 
 PERIODS = ("day", "week")

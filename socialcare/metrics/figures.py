@@ -31,8 +31,8 @@ from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from socialcare.cases.models import Case
 from socialcare.db import SecondsBetween, at
 from socialcare.metrics.digest_model import Figures, empty_figures
+from socialcare.people.models import Team
 from socialcare.posts.models import Account, Post
-from socialcare.routing.models import Team
 
 QUANTILES = (0.5, 0.9, 0.95)
 NO_TEAM = "(no team)"

@@ -45,8 +45,8 @@ from socialcare.metrics.figures import (
     _percentile_columns,
     language_label,
 )
+from socialcare.people.models import Team
 from socialcare.posts.models import Account, Post
-from socialcare.routing.models import Team
 
 __all__ = ["post_figures_by", "post_rows", "thread_replies"]
 

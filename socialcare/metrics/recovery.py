@@ -19,8 +19,8 @@ from socialcare.cases.models import Case, Reply
 from socialcare.db import at
 from socialcare.metrics.digest_model import Recovery
 from socialcare.metrics.figures import NO_TEAM, Scope, in_scope
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post, Score
-from socialcare.routing.models import Agent, Team
 
 ON_PLATFORM = "(answered on the platform)"
 BY = ("team", "agent")

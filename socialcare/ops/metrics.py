@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from socialcare.cases.models import CLOSED_STATUSES, OPEN_STATUSES, Case, Reply
 from socialcare.config import PRIORITIES
 from socialcare.metrics.models import DELIVERY_STATES, DigestDelivery
+from socialcare.people.models import Team
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED, Account, Post
-from socialcare.routing.models import Team
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.events import record
 from socialcare.config import Settings
-from socialcare.routing.models import Team
+from socialcare.people.models import Team
 from socialcare.routing.rules import (
     DEFAULT_LANGUAGES,
     DEFAULT_RULES,

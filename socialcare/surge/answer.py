@@ -32,8 +32,8 @@ from socialcare.cases.events import record as record_case
 from socialcare.cases.models import OPEN_STATUSES, Case, Reply
 from socialcare.cases.service import latest_customer_post
 from socialcare.errors import Conflict, NotFound
+from socialcare.people.models import Agent
 from socialcare.posts.models import Post
-from socialcare.routing.models import Agent
 from socialcare.surge import incidents
 from socialcare.surge.answer_text import check_template, render
 from socialcare.surge.models import Surge, SurgeCase, SurgeEvent, SurgePost

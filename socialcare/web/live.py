@@ -22,8 +22,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from socialcare.auth.service import still_valid
 from socialcare.cases.models import Event
+from socialcare.people.service import still_valid
 from socialcare.web.deps import SessionDep
 from socialcare.web.security import SESSION_COOKIE, QueueReader
 

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from socialcare.auth.passwords import new_secret
 from socialcare.auth.roles import Permission
-from socialcare.auth.service import authenticate, end_session, start_session
 from socialcare.errors import LoginFailed
+from socialcare.people.service import authenticate, end_session, start_session
 from socialcare.web.deps import SessionDep, request_now, templates
 from socialcare.web.security import (
     LOGIN_CSRF_COOKIE,

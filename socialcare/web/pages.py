@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from socialcare.auth import service as people
 from socialcare.auth.roles import ROLES, Permission
 from socialcare.cases import actions
 from socialcare.cases.lengths import rule_for
 from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.ids import in_range
-from socialcare.routing.models import Agent, Team
+from socialcare.people import service as people
+from socialcare.people.models import Agent, Team
 from socialcare.routing.rules import PRIORITY_ORDER
 from socialcare.web import floor_view, queries
 from socialcare.web.audit import audit_rows, parse_when

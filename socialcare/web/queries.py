@@ -14,8 +14,8 @@ from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
 from socialcare.config import Settings
 from socialcare.ingest.status import ingestion_status, recent_incidents
 from socialcare.metrics.digest_format import short_duration
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Account, Post, Score
-from socialcare.routing.models import Agent, Team
 from socialcare.sources.urls import post_url, web_address
 
 QUEUE_PAGE = 50  # rows on a page of the queue (and /api/queue's default)

@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from socialcare.auth.models import WebSession
 from socialcare.auth.roles import Permission, allows
-from socialcare.auth.service import LoginPolicy, session_agent, token_agent
 from socialcare.config import Settings
 from socialcare.errors import Forbidden
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent, WebSession
+from socialcare.people.service import LoginPolicy, session_agent, token_agent
 from socialcare.web import errors
 from socialcare.web.deps import SessionDep, request_now
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from socialcare.auth.service import token_agent
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.db import utcnow
+from socialcare.people.models import Agent, Team
+from socialcare.people.service import token_agent
 from socialcare.posts.models import Account, Post
-from socialcare.routing.models import Agent, Team
 from tests.cli.conftest import HOSTILE_ID
 from tests.cli.shell import SOCIALCARE, Shell
 

@@ -11,8 +11,8 @@ from socialcare.cases.models import Case, Event
 from socialcare.db import utcnow
 from socialcare.ingest.policy import lease_name
 from socialcare.leases import hold_lease
+from socialcare.people.models import Team
 from socialcare.posts.models import Account
-from socialcare.routing.models import Team
 from tests.cli.shell import EX_TEMPFAIL, Shell
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post
-from socialcare.routing.models import Agent, Team
 from tests.cli.shell import Shell
 
 

@@ -8,8 +8,8 @@ import re
 from sqlalchemy import func, select
 
 from socialcare.cases.models import OPEN_STATUSES, Case, Reply
+from socialcare.people.models import Agent
 from socialcare.posts.models import Account
-from socialcare.routing.models import Agent
 from tests.cli.conftest import SAMPLE_ROWS, Template
 from tests.cli.readme import quick_start_commands
 from tests.cli.shell import Shell

@@ -39,9 +39,9 @@ from socialcare.db import session_scope
 from socialcare.flows.seed import add_agent
 from socialcare.migrations import upgrade
 from socialcare.models import Base
+from socialcare.people.models import Agent
 from socialcare.posts.models import Post
 from socialcare.posts.service import ensure_account
-from socialcare.routing.models import Agent
 from tests.conftest import REDIS_TEST_URL, REPO, SHARED_DATA
 from tests.e2e.conftest import wait_for
 from tests.standins.x_api import XStandIn

@@ -15,7 +15,7 @@ from socialcare.cases.models import Case, Event, Reply
 from socialcare.cases.work import release_expired_claims
 from socialcare.db import utcnow
 from socialcare.errors import Conflict, Forbidden, NotFound
-from socialcare.routing.models import Agent, Team
+from socialcare.people.models import Agent, Team
 from tests.factories import (
     T0,
     make_account,

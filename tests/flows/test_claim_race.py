@@ -17,7 +17,7 @@ from socialcare.cases.work import claim_next, get_agent
 from socialcare.db import session_scope
 from socialcare.errors import Conflict
 from socialcare.flows.seed import add_agent
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent
 from tests.factories import T0, make_account, make_agent, make_case, make_post, make_team
 
 CASES = 1000

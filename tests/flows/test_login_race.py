@@ -13,12 +13,12 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from socialcare.auth.service import LoginPolicy, authenticate
 from socialcare.cases.models import Event
 from socialcare.config import Settings
 from socialcare.db import make_engine, utcnow
 from socialcare.errors import LoginFailed
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent
+from socialcare.people.service import LoginPolicy, authenticate
 from tests.factories import make_agent
 
 PASSWORD = "the right password, at last"

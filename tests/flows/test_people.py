@@ -1,4 +1,4 @@
-"""People and their credentials through socialcare.auth.service, on both databases: the first
+"""People and their credentials through socialcare.people.service, on both databases: the first
 admin, generated passwords, handles, and API tokens."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from socialcare.auth.passwords import MIN_PASSWORD_LENGTH
-from socialcare.auth.service import (
+from socialcare.db import utcnow
+from socialcare.errors import Conflict, LoginFailed, NotFound
+from socialcare.people.models import Agent
+from socialcare.people.service import (
     LoginPolicy,
     add_agent,
     authenticate,
@@ -20,9 +23,6 @@ from socialcare.auth.service import (
     set_active,
     token_agent,
 )
-from socialcare.db import utcnow
-from socialcare.errors import Conflict, LoginFailed, NotFound
-from socialcare.routing.models import Agent
 
 POLICY = LoginPolicy(max_failures=3, lockout=timedelta(minutes=5))
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from socialcare.auth.service import LoginPolicy, authenticate, token_agent
 from socialcare.cli import app
 from socialcare.db import session_scope, utcnow
 from socialcare.errors import LoginFailed
-from socialcare.routing.models import Agent, Team
+from socialcare.people.models import Agent, Team
+from socialcare.people.service import LoginPolicy, authenticate, token_agent
 
 
 def run(*args: str, input: str | None = None, ok: bool = True) -> str:

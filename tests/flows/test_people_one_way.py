@@ -1,5 +1,5 @@
 """One way to add a person and one way to find them by handle, on both databases: the command
-line, first-run seeding and the API all add through socialcare.auth.service.add_agent, and a
+line, first-run seeding and the API all add through socialcare.people.service.add_agent, and a
 handle finds the same person wherever it is typed, as the login finds them."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from socialcare.auth.service import add_agent, agent_by_handle
 from socialcare.cases.models import Event
 from socialcare.cases.work import get_agent
 from socialcare.cli import app
@@ -17,7 +16,8 @@ from socialcare.db import session_scope
 from socialcare.errors import Conflict, NotFound
 from socialcare.flows.seed import add_agent as seed_agent
 from socialcare.flows.seed import ensure_demo_agent
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent
+from socialcare.people.service import add_agent, agent_by_handle
 from socialcare.routing.service import ensure_default_teams
 
 

@@ -20,8 +20,8 @@ from socialcare.cli import app
 from socialcare.config import Settings
 from socialcare.db import session_scope
 from socialcare.errors import Conflict
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post
-from socialcare.routing.models import Agent, Team
 from socialcare.web import create_app
 from tests.factories import T0, make_account, make_agent, make_case, make_post, make_team
 from tests.web.signin import sign_in

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from socialcare.cli import app
 from socialcare.db import session_scope
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post
-from socialcare.routing.models import Agent, Team
 from tests.factories import make_account, make_post
 
 

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from socialcare.cases.models import Case, Event
 from socialcare.cases.service import route_posts
 from socialcare.config import Settings
+from socialcare.people.models import Team
 from socialcare.posts.models import STAGE_SCORED, Post
 from socialcare.posts.service import ensure_account, ingest_posts
-from socialcare.routing.models import Team
 from socialcare.routing.service import ensure_default_teams
 from socialcare.sources.base import IncomingPost
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Event
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post
 from socialcare.posts.service import ensure_account, ingest_posts
-from socialcare.routing.models import Agent, Team
 from socialcare.routing.rules import RouteInput
 from socialcare.routing.service import choose_team, ensure_default_teams, set_languages
 from socialcare.sources.base import IncomingPost

@@ -251,7 +251,7 @@ def test_a_team_calendar_is_set_and_checked_from_the_cli(settings, session, monk
     from typer.testing import CliRunner
 
     from socialcare.cli import app
-    from socialcare.routing.models import Team
+    from socialcare.people.models import Team
 
     make_team(session, "night")
     session.commit()

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from socialcare.cases.models import Case
 from socialcare.db import session_scope
 from socialcare.metrics.figures import Scope, figures_by, total_figures
+from socialcare.people.models import Team
 from socialcare.posts.models import Account
-from socialcare.routing.models import Team
 from tests.factories import T0, make_account, make_case, make_post, make_team
 
 SLA = {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}

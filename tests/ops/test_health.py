@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import sessionmaker
 
 from socialcare import config, db
-from socialcare.auth.service import create_token
 from socialcare.config import Settings
 from socialcare.models import Base
 from socialcare.ops.health import readiness
+from socialcare.people.service import create_token
 from socialcare.web import create_app
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_agent

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from socialcare.config import Settings
 from socialcare.metrics.models import DigestDelivery
 from socialcare.ops.metrics import FAMILIES, build_registry, render
+from socialcare.people.models import Team
 from socialcare.posts.models import STAGE_FAILED, STAGE_INGESTED, STAGE_SCORED
-from socialcare.routing.models import Team
 from socialcare.web import create_app
 from tests.factories import T0, make_account, make_case, make_post, make_reply, make_team
 from tests.web.signin import bearer

@@ -14,7 +14,7 @@ from socialcare.cases import lengths
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.db import session_scope
 from socialcare.errors import Conflict, Forbidden
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent
 from socialcare.surge import answer, answer_text, incidents
 from socialcare.surge.models import Surge, SurgeEvent
 from tests.factories import make_agent, make_case, make_post

@@ -26,8 +26,8 @@ from socialcare.cases.models import Case, Reply
 from socialcare.config import BUNDLED_TWCS, Settings
 from socialcare.db import get_sessionmaker, utcnow
 from socialcare.migrations import upgrade
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Account
-from socialcare.routing.models import Agent, Team
 from socialcare.web import create_app
 from tests.factories import (
     make_account,

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from socialcare.auth.passwords import hash_password
-from socialcare.auth.service import create_token
-from socialcare.routing.models import Agent
+from socialcare.people.models import Agent
+from socialcare.people.service import create_token
 from tests.factories import make_agent
 
 PASSWORD = "correct horse battery staple"

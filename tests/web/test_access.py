@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.orm import Session
 
-from socialcare.auth.service import create_token
 from socialcare.cases.models import Case
 from socialcare.cases.workspace_models import CannedReply
 from socialcare.config import Settings
+from socialcare.people.service import create_token
 from socialcare.surge.models import Surge
 from socialcare.web import create_app
 from tests.factories import make_account, make_agent, make_case, make_post, make_reply, make_team

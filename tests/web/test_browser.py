@@ -16,8 +16,8 @@ from socialcare.cases import actions
 from socialcare.cases.lengths import length
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.cases.service import route_posts
+from socialcare.people.models import Agent
 from socialcare.posts.models import STAGE_SCORED, Account
-from socialcare.routing.models import Agent
 from tests.factories import make_post, make_score
 from tests.standins.x_api import XStandIn
 from tests.web.browser_pages import (

@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, select, text
 from socialcare.cases.models import Case, Event
 from socialcare.config import BUNDLED_TWCS
 from socialcare.flows.history import HistoryImport
+from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post
-from socialcare.routing.models import Agent, Team
 from socialcare.routing.service import ensure_default_teams, reads
 from tests.conftest import PG_ADMIN_URL, SHARED_DATA
 from tests.web.browser_pages import Watch, log_in

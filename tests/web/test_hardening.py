@@ -43,7 +43,7 @@ def site(settings: Settings, engine: object, session: Session) -> Iterator[Site]
     case = make_case(session, account, root, team=team, status="claimed", claimed_by=ann.id)
     session.commit()
     admin = bearer(session, "root", "admin")
-    from socialcare.auth.service import create_token
+    from socialcare.people.service import create_token
 
     secret, _ = create_token(session=session, agent=ann, name="ann", actor="tests")
     session.commit()

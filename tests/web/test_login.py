@@ -15,11 +15,11 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from socialcare.auth.models import WebSession
-from socialcare.auth.service import create_token, purge_expired_sessions
 from socialcare.cases.models import Event
 from socialcare.config import Settings
 from socialcare.db import utcnow
+from socialcare.people.models import WebSession
+from socialcare.people.service import create_token, purge_expired_sessions
 from socialcare.web import create_app
 from tests.web.signin import PASSWORD, bearer, csrf_of, person
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
 from socialcare.config import Settings
+from socialcare.people.models import Team
 from socialcare.posts.models import Account, Post
-from socialcare.routing.models import Team
 from socialcare.web import create_app
 from tests.factories import (
     T0,

@@ -22,12 +22,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from socialcare.auth.service import create_token
 from socialcare.cases.models import Case, Event, Reply
 from socialcare.cases.workspace_models import CaseView
 from socialcare.config import Settings
 from socialcare.db import utcnow
-from socialcare.routing.models import Agent, Team
+from socialcare.people.models import Agent, Team
+from socialcare.people.service import create_token
 from socialcare.web import create_app
 from tests.factories import (
     make_account,

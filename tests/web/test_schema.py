@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session
 
-from socialcare.auth.service import create_token
 from socialcare.cases.workspace_models import CannedReply
 from socialcare.config import Settings
+from socialcare.people.service import create_token
 from socialcare.web import create_app
 from tests.factories import (
     T0,

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from socialcare.auth.models import ApiToken
-from socialcare.auth.service import TOKEN_TTL, create_token
 from socialcare.config import Settings
 from socialcare.db import utcnow
+from socialcare.people.models import ApiToken
+from socialcare.people.service import TOKEN_TTL, create_token
 from socialcare.web import create_app
 from tests.web.signin import log_in, sign_in
 

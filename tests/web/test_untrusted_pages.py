@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from socialcare.auth.service import create_token
 from socialcare.cases.models import Case
 from socialcare.cases.workspace_models import CannedReply
 from socialcare.config import Settings
 from socialcare.display import mark_name
+from socialcare.people.service import create_token
 from socialcare.web import create_app
 from tests.factories import (
     T0,

@@ -1,4 +1,8 @@
-"""People, logins, sessions and API tokens (services: they take the session, never commit)."""
+"""People, teams, logins, sessions and API tokens (services: they take the session, never commit).
+
+The command line, the pages and the API all add people and teams, change who is in a team and
+find a person by handle through these functions. Handles are kept in lower case and looked up
+case-insensitively (as on X): `Ana`, ` ana ` and `ana` are one person."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from sqlalchemy import ColumnElement, delete, literal, or_, select, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
-from socialcare.auth.models import ApiToken, WebSession
 from socialcare.auth.passwords import (
     digest,
     generate_password,
@@ -23,7 +26,7 @@ from socialcare.auth.roles import Role, parse_role
 from socialcare.cases.events import CLI, WEB, record
 from socialcare.db import UTCDateTime, utcnow
 from socialcare.errors import Conflict, LoginFailed, NotFound
-from socialcare.routing.models import Agent, Team
+from socialcare.people.models import Agent, ApiToken, Team, WebSession
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "sc_"
@@ -52,15 +55,77 @@ def normalise_handle(handle: str) -> str:
     return value
 
 
+def team_named(*, session: Session, name: str) -> Team:
+    """The team with this name (exactly as written); NotFound otherwise."""
+    team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+    if team is None:
+        raise NotFound(f"no team {name!r}")
+    return team
+
+
 def teams_named(*, session: Session, names: list[str]) -> list[Team]:
     """The teams with these names; NotFound naming the first unknown one."""
-    teams = []
-    for name in names:
-        team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
-        if team is None:
-            raise NotFound(f"no team {name!r}")
-        teams.append(team)
-    return teams
+    return [team_named(session=session, name=name) for name in names]
+
+
+def add_team(*, session: Session, name: str, actor: str) -> Team:
+    """A new, empty team (a queue of its own); ValueError for a blank name, Conflict when the
+    name is taken; audited as `team_added`."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a team needs a name")
+    if session.execute(select(Team.id).where(Team.name == name)).first() is not None:
+        raise Conflict(f"team {name!r} exists")
+    team = Team(name=name, skills=[], sla_seconds={}, calendar={})
+    session.add(team)
+    session.flush()
+    record(session, actor=actor, kind="team_added", team=name)
+    return team
+
+
+def set_members(*, session: Session, team_name: str, handles: list[str], actor: str) -> Team:
+    """Make exactly these people the team's members; NotFound for an unknown team or handle
+    (nothing changes then); audited as `team_members_set` with the members after."""
+    team = team_named(session=session, name=team_name)
+    members = []
+    for handle in handles:
+        agent = agent_by_handle(session=session, handle=handle)
+        if agent is None:
+            raise NotFound(f"no agent {handle!r}")
+        if agent not in members:
+            members.append(agent)
+    team.agents = members
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        kind="team_members_set",
+        team=team.name,
+        members=sorted(a.handle for a in members),
+    )
+    return team
+
+
+def change_members(
+    *, session: Session, team_name: str, handles: list[str], join: bool, actor: str
+) -> Team:
+    """Put these people in the team (join) or take them out, keeping the other members: the
+    members set through set_members."""
+    team = team_named(session=session, name=team_name)
+    current = [a.handle for a in team.agents]
+    named = [_known_handle(session, h) for h in handles]
+    if join:
+        wanted = current + [h for h in named if h not in current]
+    else:
+        wanted = [h for h in current if h not in named]
+    return set_members(session=session, team_name=team.name, handles=wanted, actor=actor)
+
+
+def _known_handle(session: Session, handle: str) -> str:
+    agent = agent_by_handle(session=session, handle=handle)
+    if agent is None:
+        raise NotFound(f"no agent {handle!r}")
+    return agent.handle
 
 
 def agent_by_handle(*, session: Session, handle: str) -> Agent | None:
