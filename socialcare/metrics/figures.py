@@ -42,6 +42,8 @@ DIMENSIONS = ("all", "brand", "account", "platform", "team", "priority", "topic"
 UNKNOWN_LANGUAGE = "und"
 LANGUAGE_UNKNOWN = "unknown"
 LANGUAGE_NOT_DETECTED = "not detected"
+# A case's first post, joined by case_rows where a case is grouped by its language.
+ROOT_POST = aliased(Post, name="root_post")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,7 @@ def _group(dimension: str) -> ColumnElement[Any] | QueryableAttribute[Any]:
     if dimension == "topic":
         return func.coalesce(Case.topic, "other")
     if dimension == "language":
-        root = aliased(Post)
-        first = select(root.language).where(root.id == Case.root_post_id).scalar_subquery()
-        return language_label(first)
+        return language_label(ROOT_POST.language)  # case_rows joins it for this dimension
     raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}, got {dimension!r}")
 
 
@@ -124,9 +124,12 @@ def case_rows(
     scope: Scope,
     sla_seconds: Mapping[str, int],
     group: ColumnElement[Any] | QueryableAttribute[Any] | None = None,
+    *,
+    root_post: bool = False,
 ) -> Select[Any]:
     """One row per case in scope: its group, latencies in seconds (NULL where not applicable)
-    and whether it met, missed or still waits within its SLA, all as of scope.now."""
+    and whether it met, missed or still waits within its SLA, all as of scope.now. root_post:
+    join the case's first post as ROOT_POST (for a group over it, such as its language)."""
     now = at(scope.now)
     answered, met, missed = sla_parts(scope, sla_seconds)
     frt = SecondsBetween(Case.first_response_at, Case.opened_at)
@@ -154,6 +157,8 @@ def case_rows(
         .outerjoin(Team, Team.id == Case.team_id)
         .join(Account, Account.id == Case.account_id)
     )
+    if root_post:
+        stmt = stmt.outerjoin(ROOT_POST, ROOT_POST.id == Case.root_post_id)
     return in_scope(stmt, scope)
 
 
@@ -206,7 +211,10 @@ def figures_by(
     """Figures per group of the dimension (or of the group expression, such as a local day) for
     the cases in scope; groups without cases are absent."""
     base = case_rows(
-        scope, sla_seconds, group if group is not None else _group(dimension)
+        scope,
+        sla_seconds,
+        group if group is not None else _group(dimension),
+        root_post=group is None and dimension == "language",
     ).subquery()
     dialect = session.get_bind().dialect.name
     wanted = {"frt": QUANTILES, "detection": (0.5,), "waiting": (0.5,), "handling": (0.5,)}
