@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from socialcare.auth.passwords import new_secret
 from socialcare.auth.roles import Permission
 from socialcare.errors import LoginFailed
-from socialcare.people.service import authenticate, end_session, start_session
+from socialcare.people.logins import authenticate, end_session, start_session
 from socialcare.web.deps import SessionDep, request_now, templates
 from socialcare.web.security import (
     LOGIN_CSRF_COOKIE,

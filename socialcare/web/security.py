@@ -24,8 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from socialcare.auth.roles import Permission, allows
 from socialcare.config import Settings
 from socialcare.errors import Forbidden
+from socialcare.people.logins import LoginPolicy, session_agent
 from socialcare.people.models import Agent, WebSession
-from socialcare.people.service import LoginPolicy, session_agent, token_agent
+from socialcare.people.service import token_agent
 from socialcare.web import errors
 from socialcare.web.deps import SessionDep, request_now
 

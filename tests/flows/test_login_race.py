@@ -17,8 +17,8 @@ from socialcare.cases.models import Event
 from socialcare.config import Settings
 from socialcare.db import make_engine, utcnow
 from socialcare.errors import LoginFailed
+from socialcare.people.logins import LoginPolicy, authenticate
 from socialcare.people.models import Agent
-from socialcare.people.service import LoginPolicy, authenticate
 from tests.factories import make_agent
 
 PASSWORD = "the right password, at last"

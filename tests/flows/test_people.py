@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 from socialcare.auth.passwords import MIN_PASSWORD_LENGTH
 from socialcare.db import utcnow
 from socialcare.errors import Conflict, LoginFailed, NotFound
+from socialcare.people.logins import LoginPolicy, authenticate
 from socialcare.people.models import Agent
 from socialcare.people.service import (
-    LoginPolicy,
     add_agent,
-    authenticate,
     create_token,
     ensure_first_admin,
     revoke_token,

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from socialcare.cli import app
 from socialcare.db import session_scope, utcnow
 from socialcare.errors import LoginFailed
+from socialcare.people.logins import LoginPolicy, authenticate
 from socialcare.people.models import Agent, Team
-from socialcare.people.service import LoginPolicy, authenticate, token_agent
+from socialcare.people.service import token_agent
 
 
 def run(*args: str, input: str | None = None, ok: bool = True) -> str:

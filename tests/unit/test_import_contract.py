@@ -61,6 +61,9 @@ DEBTS: dict[tuple[str, str], str] = {
     ("socialcare.people.service", "socialcare.cases.events"): (
         "people changes are recorded in the case event log's audit trail"
     ),
+    ("socialcare.people.logins", "socialcare.cases.events"): (
+        "logins and lockouts are recorded in the case event log's audit trail"
+    ),
     ("socialcare.routing.service", "socialcare.cases.events"): (
         "team changes are recorded in the case event log's audit trail"
     ),

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from socialcare.cases.models import Event
 from socialcare.config import Settings
 from socialcare.db import utcnow
+from socialcare.people.logins import purge_expired_sessions
 from socialcare.people.models import WebSession
-from socialcare.people.service import create_token, purge_expired_sessions
+from socialcare.people.service import create_token
 from socialcare.web import create_app
 from tests.web.signin import PASSWORD, bearer, csrf_of, person
 
