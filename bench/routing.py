@@ -118,12 +118,10 @@ def _import(settings: Any, path: Path) -> tuple[list[int], list[int]]:
     from sqlalchemy import select
 
     from socialcare.db import session_scope
-    from socialcare.flows import InlineRunner, import_files
+    from socialcare.flows.history import HistoryImport
     from socialcare.posts.models import STAGE_INGESTED, Post
 
-    dropped = InlineRunner(settings)
-    import_files([str(path)], enqueue=dropped, settings=settings)
-    dropped.pending.clear()
+    HistoryImport([path], settings=settings).store()
     with session_scope(settings) as s:
         rows = s.execute(
             select(Post.id, Post.is_brand).where(Post.stage == STAGE_INGESTED).order_by(Post.id)

@@ -13,7 +13,7 @@ from typing import Any
 from socialcare.config import Settings
 from socialcare.flows.base import Enqueue
 from socialcare.flows.digests import schedule_digests, send_digest
-from socialcare.flows.pipeline import import_files, route_posts, score_posts
+from socialcare.flows.pipeline import route_posts, score_posts
 from socialcare.flows.polling import poll_account
 from socialcare.flows.replies import reconcile_reply, send_reply
 from socialcare.flows.surge import send_surge_alert
@@ -23,7 +23,6 @@ __all__ = [
     "STEPS",
     "Enqueue",
     "InlineRunner",
-    "import_files",
     "poll_account",
     "poll_due",
     "reconcile_reply",

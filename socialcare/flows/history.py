@@ -83,6 +83,14 @@ class HistoryImport:
 
     def run(self) -> ImportProgress:
         """Store, score and route every row not done yet; returns the final progress."""
+        return self._pages(finish=True)
+
+    def store(self) -> ImportProgress:
+        """Store every row not stored yet and score or route none of them: their posts wait
+        with their next step due, for the sweep (or a benchmark's own steps) to take up."""
+        return self._pages(finish=False)
+
+    def _pages(self, *, finish: bool) -> ImportProgress:
         from socialcare.flows import InlineRunner
 
         # Every file is read whole before anything is stored: a file that is not TWCS CSV ends
@@ -96,13 +104,14 @@ class HistoryImport:
         runner = InlineRunner(self.settings)
         self.report(progress)
         # The pages an interrupted run stored: finish their posts still waiting, in order.
-        for first in range(0, start, self.page_rows):
+        for first in range(0, start if finish else 0, self.page_rows):
             self._finish(posts[first : min(start, first + self.page_rows)], runner)
         for first in range(start, len(posts), self.page_rows):
             page = posts[first : first + self.page_rows]
             self._store(feed_id, page, first + len(page))
             self.report(progress)
-            self._finish(page, runner)
+            if finish:
+                self._finish(page, runner)
         self._end(feed_id)
         progress.done = True
         self.report(progress)

@@ -1,4 +1,5 @@
-"""Pipeline flows: import files, score posts, route them into cases (polling: polling.py)."""
+"""Pipeline flows: score posts, route them into cases (polling: polling.py; history imports:
+history.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from socialcare.cases.ack import queued_acks
-from socialcare.cases.service import route_posts as route_posts_service
 from socialcare.config import Settings, get_settings
 from socialcare.db import get_engine, session_scope, utcnow
 from socialcare.flows.base import Enqueue, chunks, later
 from socialcare.flows.surge import observe_scored
-from socialcare.posts.models import Account
-from socialcare.posts.service import account_ref, ingest_posts, store_cursors
+from socialcare.routing.route import route_posts as route_posts_service
 from socialcare.scoring.service import claim_waiting, run_scorer, store_scores
 from socialcare.scoring.service import score_posts as score_posts_service
 from socialcare.surge.incidents import link_routed
@@ -165,43 +164,3 @@ def _is_race(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):
         return True
     return getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES
-
-
-def import_files(
-    files: list[str], *, enqueue: Enqueue, settings: Settings | None = None
-) -> dict[str, int]:
-    """Load TWCS files through the replay source at once, as seen at their public times."""
-    from socialcare.flows.seed import ensure_replay_feed
-    from socialcare.sources.replay import ReplaySource
-
-    settings = settings or get_settings()
-    source = ReplaySource()
-    totals = {"new": 0, "duplicates": 0, "ignored": 0}
-    with session_scope(settings) as session:
-        feed = ensure_replay_feed(session=session, files=[Path(f) for f in files], speedup=1.0)
-        feed.config = {**feed.config, "polled": False, "instant": True}
-        feed.cursors = {}
-        feed_id = feed.id
-    while True:
-        with session_scope(settings) as session:
-            current = session.get(Account, feed_id)
-            assert current is not None
-            feed = current
-            result = source.fetch(account_ref(feed), dict(feed.cursors))
-            stored = ingest_posts(
-                session=session,
-                account=feed,
-                posts=result.posts,
-                observed_at=None,
-                grace_seconds=settings.step_grace_seconds,
-            )
-            store_cursors(session=session, account=feed, cursors=result.cursors)
-            totals["new"] += len(stored.to_score) + len(stored.to_link)
-            totals["duplicates"] += stored.duplicates
-            totals["ignored"] += stored.ignored
-            for chunk in chunks(stored.to_score, settings.score_batch_size):
-                later(session, enqueue, "score_posts", chunk)
-            if stored.to_link:
-                later(session, enqueue, "route_posts", stored.to_link)
-        if result.exhausted or not result.posts:
-            return totals

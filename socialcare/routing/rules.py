@@ -79,6 +79,11 @@ def route(inp: RouteInput, rules: tuple[Rule, ...] = DEFAULT_RULES) -> tuple[str
     return FALLBACK_TEAM, "fallback"
 
 
+def more_urgent(a: str, b: str) -> str:
+    """The more urgent of two priorities (the first of equals)."""
+    return a if PRIORITY_ORDER.index(a) <= PRIORITY_ORDER.index(b) else b
+
+
 def raise_priority(priority: str) -> str:
     """One level more urgent (P1 stays P1): how an overdue case ages.
 

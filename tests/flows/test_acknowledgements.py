@@ -13,7 +13,8 @@ from socialcare.cases.ack import describe_wait, predict_wait
 from socialcare.cases.models import Case, Reply
 from socialcare.cases.service import apply_brand_reply
 from socialcare.db import session_scope
-from socialcare.flows import InlineRunner, import_files, sweep
+from socialcare.flows import InlineRunner, sweep
+from socialcare.flows.history import HistoryImport
 from socialcare.metrics.acks import ack_accuracy
 from socialcare.metrics.figures import Scope
 from socialcare.posts.models import Post
@@ -29,9 +30,8 @@ def acking(settings, monkeypatch):
 
 
 def test_every_case_is_told_its_wait_once_and_first_responses_are_unchanged(engine, acking, model):
+    HistoryImport([HEAD], settings=acking).run()
     runner = InlineRunner(acking)
-    import_files([str(HEAD)], enqueue=runner, settings=acking)
-    runner.drain()
     # A sweep and a second routing pass (as redelivered messages would) queue nothing more.
     sweep(enqueue=runner, settings=acking)
     runner.drain()

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
-from socialcare.cases import locks
 from socialcare.cases.models import OPEN_STATUSES, Case, Event
 from socialcare.db import session_scope
 from socialcare.flows import InlineRunner, pipeline, route_posts
 from socialcare.posts.models import STAGE_INGESTED, STAGE_ROUTED, STAGE_SCORED, Post
+from socialcare.routing import locks
 from tests.factories import T0, make_account, make_post, make_score
 
 CUSTOMERS = 12
@@ -225,7 +225,7 @@ def test_a_case_opened_behind_the_batchs_back_is_joined_on_the_retry(
                 intruded.append(case.id)
         return found
 
-    monkeypatch.setattr("socialcare.cases.service.lock_cases", lock_then_intrude)
+    monkeypatch.setattr("socialcare.routing.route.lock_cases", lock_then_intrude)
     with caplog.at_level(logging.WARNING, logger="socialcare.flows.pipeline"):
         route_posts(ids, enqueue=InlineRunner(settings), settings=settings)
     lost = [r.getMessage() for r in caplog.records if "lost a race" in r.getMessage()]

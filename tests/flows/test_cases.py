@@ -14,7 +14,8 @@ from socialcare.cases.outbox import create_reply
 from socialcare.cases.work import claim, claim_next, close, escalate
 from socialcare.db import after_commit, session_scope, utcnow
 from socialcare.errors import Conflict
-from socialcare.flows import InlineRunner, import_files
+from socialcare.flows import InlineRunner
+from socialcare.flows.history import HistoryImport
 from socialcare.flows.seed import add_agent
 from socialcare.posts.models import Post
 from tests.conftest import SHARED_DATA
@@ -37,9 +38,7 @@ def sample(tmp_path):
 
 @pytest.fixture
 def loaded(engine, settings, model, sample):
-    runner = InlineRunner(settings)
-    import_files([str(sample)], enqueue=runner, settings=settings)
-    runner.drain()
+    HistoryImport([sample], settings=settings).run()
     with session_scope(settings) as s:
         add_agent(session=s, handle="ana", display_name="Ana", role="agent", teams=None)
         add_agent(session=s, handle="ben", display_name="Ben", role="agent", teams=None)
@@ -172,9 +171,7 @@ def test_a_rolled_back_transaction_enqueues_nothing(loaded):
 
 
 def test_the_sweep_re_enqueues_steps_whose_message_was_lost(engine, settings, model, sample):
-    lost = InlineRunner(settings)
-    import_files([str(sample)], enqueue=lost, settings=settings)
-    lost.pending.clear()  # the broker lost every message
+    HistoryImport([sample], settings=settings).store()  # the broker lost every message
     with session_scope(settings) as s:
         s.execute(Post.__table__.update().values(next_step_at=utcnow()))
     runner = InlineRunner(settings)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from socialcare.cases.models import Case
 from socialcare.db import session_scope
-from socialcare.flows import InlineRunner, import_files
+from socialcare.flows.history import HistoryImport
 from socialcare.metrics.digest import build_digest
 from tests.conftest import SHARED_DATA
 from tests.metrics.test_figures import assert_figures, expected
@@ -17,9 +17,7 @@ HEAD = SHARED_DATA / "twcs" / "twcs_head_1000.csv"
 
 
 def test_the_weekly_digest_of_imported_threads_matches_the_rows(engine, settings, model):
-    runner = InlineRunner(settings)
-    import_files([str(HEAD)], enqueue=runner, settings=settings)
-    runner.drain()
+    HistoryImport([HEAD], settings=settings).run()
     with session_scope(settings) as s:
         cases = list(s.execute(select(Case)).scalars())
     assert len(cases) > 100

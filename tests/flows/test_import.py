@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from socialcare.cases.models import Case
 from socialcare.cli import app
-from socialcare.flows import InlineRunner, import_files
+from socialcare.flows.history import HistoryImport
 from socialcare.posts.models import Account, Post
 from tests.conftest import REPO, SHARED_DATA
 
@@ -34,9 +34,7 @@ def _plain_id(value: str) -> str:
 
 
 def _import(settings) -> None:  # type: ignore[no-untyped-def]
-    runner = InlineRunner(settings)
-    import_files([str(HEAD)], enqueue=runner, settings=settings)
-    runner.drain()
+    HistoryImport([HEAD], settings=settings).run()
 
 
 def expected_first_responses(session) -> dict[int, float | None]:  # type: ignore[no-untyped-def]

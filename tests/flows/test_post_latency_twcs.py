@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
-from socialcare.flows import InlineRunner, import_files
+from socialcare.flows.history import HistoryImport
 from socialcare.metrics.latency import latency_by
 from socialcare.posts.models import Account, Post
 from tests.conftest import REPO, SHARED_DATA
@@ -78,9 +78,7 @@ def reference_waits(path: Path, session: Session) -> dict[str, list[float | None
 def test_per_brand_median_next_reply_matches_an_independent_computation(
     engine, settings, model, session, path
 ) -> None:
-    runner = InlineRunner(settings)
-    import_files([str(path)], enqueue=runner, settings=settings)
-    runner.drain()
+    HistoryImport([path], settings=settings).run()
     expected = reference_waits(path, session)
     got = {r.group: r for r in latency_by(session, unit="post")}
     assert set(got) == set(expected)

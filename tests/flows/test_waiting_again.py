@@ -9,11 +9,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case
-from socialcare.cases.service import route_posts
 from socialcare.cases.work import claim_next
 from socialcare.config import Settings
 from socialcare.posts.models import STAGE_INGESTED, STAGE_SCORED, Post
 from socialcare.posts.service import ensure_account, ingest_posts
+from socialcare.routing.route import route_posts
 from socialcare.routing.service import ensure_default_teams
 from socialcare.sources.base import IncomingPost
 from socialcare.web.queries import queue_rows

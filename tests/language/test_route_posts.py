@@ -1,4 +1,4 @@
-"""route_posts (cases.service) opens each customer post's case with a team that reads it."""
+"""route_posts (routing.route) opens each customer post's case with a team that reads it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from socialcare.cases.models import Case, Event
-from socialcare.cases.service import route_posts
 from socialcare.config import Settings
 from socialcare.people.models import Team
 from socialcare.posts.models import STAGE_SCORED, Post
 from socialcare.posts.service import ensure_account, ingest_posts
+from socialcare.routing.route import route_posts
 from socialcare.routing.service import ensure_default_teams
 from socialcare.sources.base import IncomingPost
 

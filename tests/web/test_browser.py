@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from socialcare.cases import actions
 from socialcare.cases.lengths import length
 from socialcare.cases.models import Case, Event, Reply
-from socialcare.cases.service import route_posts
 from socialcare.people.models import Agent
 from socialcare.posts.models import STAGE_SCORED, Account
+from socialcare.routing.route import route_posts
 from tests.factories import make_post, make_score
 from tests.standins.x_api import XStandIn
 from tests.web.browser_pages import (
