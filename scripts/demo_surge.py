@@ -24,19 +24,12 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from socialcare.sources.twcs import COLUMNS
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SOCIALCARE_SHARED_DATA", REPO.parent / "shared" / "data"))
 SOURCE = DATA / "twcs" / "spotifycares_inbound_15k.csv"
 SAMPLE = REPO / "socialcare" / "data" / "twcs_sample.csv"
-COLUMNS = [
-    "tweet_id",
-    "author_id",
-    "inbound",
-    "created_at",
-    "text",
-    "response_tweet_id",
-    "in_response_to_tweet_id",
-]
 FORMAT = "%a %b %d %H:%M:%S %z %Y"
 
 DAY = datetime(2017, 11, 28, tzinfo=UTC)
