@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from sqlalchemy.orm import Session
+
 from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
-from socialcare.errors import ConfigError, DeliveryError
+from socialcare.errors import DeliveryError
 from socialcare.flows.base import Enqueue, later
+from socialcare.flows.delivery import Built, Outbox, deliver
 from socialcare.metrics import schedule
-from socialcare.metrics.delivery import notifier_for
+from socialcare.metrics.delivery import DeliveryResult, notifier_for
 from socialcare.metrics.digest import build_digest
 from socialcare.metrics.digest_model import Digest
 from socialcare.metrics.localtime import zone
 from socialcare.metrics.models import DigestDelivery
-
-log = logging.getLogger(__name__)
+from socialcare.metrics.recipients import Recipient
 
 
 def schedule_digests(
@@ -52,30 +54,33 @@ def report_url(
     return f"{settings.base_url.rstrip('/')}/reports{path}{query}"
 
 
-def _build(settings: Settings, delivery_id: int) -> tuple[DigestDelivery, Digest]:
-    with session_scope(settings) as session:
-        delivery = session.get(DigestDelivery, delivery_id)
-        assert delivery is not None
-        # The period ends at period_end, so built "as of" then, the last complete period is
-        # exactly the row's, whenever (and however late) the send runs.
-        digest = build_digest(
-            session=session,
-            settings=settings,
-            period=delivery.period,
-            now=delivery.period_end,
-            tz=delivery.tz,
-            report_url=report_url(
-                settings, period=delivery.period, tz=delivery.tz, end=delivery.period_end
-            ),
-        )
-        session.expunge(delivery)
+def _build(session: Session, settings: Settings, delivery: DigestDelivery) -> Built[Digest]:
+    """A claimed delivery's digest. The period ends at period_end, so built "as of" then, the
+    last complete period is exactly the row's, whenever (and however late) the send runs."""
+    digest = build_digest(
+        session=session,
+        settings=settings,
+        period=delivery.period,
+        now=delivery.period_end,
+        tz=delivery.tz,
+        report_url=report_url(
+            settings, period=delivery.period, tz=delivery.tz, end=delivery.period_end
+        ),
+    )
     if (digest.start, digest.end) != (delivery.period_start, delivery.period_end):
         raise DeliveryError(
             f"the digest built covers {digest.start} to {digest.end}, not the delivery's"
             f" {delivery.period_start} to {delivery.period_end}",
             permanent=True,
         )
-    return delivery, digest
+    return Built(schedule.recipient_of(delivery), digest)
+
+
+def _sender(recipient: Recipient, settings: Settings) -> Callable[[Digest], DeliveryResult]:
+    return notifier_for(recipient, settings=settings).send
+
+
+DIGESTS = Outbox(noun="digest delivery", model=DigestDelivery, build=_build, sender=_sender)
 
 
 def send_digest(
@@ -86,40 +91,4 @@ def send_digest(
     now: datetime | None = None,
 ) -> str:
     """Claim a delivery, build its digest, deliver it; returns the delivery's state afterwards."""
-    settings = settings or get_settings()
-    with session_scope(settings) as session:
-        if not schedule.claim_delivery(
-            session=session, delivery_id=delivery_id, now=now or utcnow()
-        ):
-            current = session.get(DigestDelivery, delivery_id)
-            return current.state if current else "missing"
-    try:
-        delivery, digest = _build(settings, delivery_id)
-        recipient = schedule.recipient_of(delivery)
-        try:
-            notifier = notifier_for(recipient, settings=settings)
-        except ConfigError as exc:
-            raise DeliveryError(str(exc), permanent=True) from None
-        result = notifier.send(digest)
-    except Exception as exc:
-        with session_scope(settings) as session:
-            state = schedule.record_failure(
-                session=session,
-                delivery_id=delivery_id,
-                error=exc,
-                max_attempts=settings.max_attempts,
-                now=now or utcnow(),
-            )
-        if state == "failed":
-            log.error("digest delivery %s failed for good: %s", delivery_id, exc)
-        else:
-            log.warning("digest delivery %s will be retried: %s", delivery_id, exc)
-        if not isinstance(exc, DeliveryError):
-            raise  # a bug or a database error: the task's own retry and logs see it too
-        return state
-    with session_scope(settings) as session:
-        schedule.record_sent(
-            session=session, delivery_id=delivery_id, result=result, now=now or utcnow()
-        )
-    log.info("digest delivery %s sent to %s", delivery_id, result.target)
-    return "sent"
+    return deliver(DIGESTS, delivery_id, settings=settings or get_settings(), now=now)

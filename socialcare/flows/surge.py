@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialcare.config import Settings, get_settings
-from socialcare.db import after_commit, session_scope, utcnow
-from socialcare.errors import ConfigError, DeliveryError
+from socialcare.db import after_commit, utcnow
+from socialcare.errors import DeliveryError
+from socialcare.flows.delivery import Built, Outbox, deliver
+from socialcare.metrics.delivery import DeliveryResult
+from socialcare.metrics.recipients import Recipient
 from socialcare.posts.models import Account, Post, Score
 from socialcare.surge import alerts
 from socialcare.surge.incidents import record
@@ -63,6 +66,31 @@ def build_message(*, session: Session, surge_id: int, settings: Settings) -> Sur
     )
 
 
+def _build(session: Session, settings: Settings, alert: SurgeAlert) -> Built[SurgeMessage]:
+    return Built(
+        alerts.recipient_of(alert),
+        build_message(session=session, surge_id=alert.surge_id, settings=settings),
+    )
+
+
+def _sender(recipient: Recipient, settings: Settings) -> Callable[[SurgeMessage], DeliveryResult]:
+    return alert_notifier_for(recipient, settings=settings).send_alert
+
+
+def _alerted(session: Session, alert: SurgeAlert, result: DeliveryResult, at: datetime) -> None:
+    """The incident's timeline notes the alert, in the transaction that marks it sent."""
+    record(
+        session,
+        alert.surge_id,
+        "alerted",
+        at=at,
+        detail={"channel": result.channel, "target": result.target},
+    )
+
+
+ALERTS = Outbox(noun="surge alert", model=SurgeAlert, build=_build, sender=_sender, sent=_alerted)
+
+
 def send_surge_alert(
     alert_id: int,
     *,
@@ -71,47 +99,7 @@ def send_surge_alert(
     now: datetime | None = None,
 ) -> str:
     """Claim one alert, send it, record the outcome; returns the alert's state afterwards."""
-    settings = settings or get_settings()
-    with session_scope(settings) as session:
-        if not alerts.claim_alert(session=session, alert_id=alert_id, now=now or utcnow()):
-            current = session.get(SurgeAlert, alert_id)
-            return current.state if current else "missing"
-        alert = session.get(SurgeAlert, alert_id)
-        assert alert is not None
-        recipient = alerts.recipient_of(alert)
-        surge_id = alert.surge_id
-    try:
-        with session_scope(settings) as session:
-            message = build_message(session=session, surge_id=surge_id, settings=settings)
-        try:
-            notifier = alert_notifier_for(recipient, settings=settings)
-        except ConfigError as exc:
-            raise DeliveryError(str(exc), permanent=True) from None
-        result = notifier.send_alert(message)
-    except Exception as exc:
-        with session_scope(settings) as session:
-            state = alerts.record_failure(
-                session=session,
-                alert_id=alert_id,
-                error=exc,
-                max_attempts=settings.max_attempts,
-                now=now or utcnow(),
-            )
-        log.warning("surge alert %s not delivered (%s): %s", alert_id, state, exc)
-        if not isinstance(exc, DeliveryError):
-            raise
-        return state
-    with session_scope(settings) as session:
-        alerts.record_sent(session=session, alert_id=alert_id, result=result, now=now or utcnow())
-        record(
-            session,
-            surge_id,
-            "alerted",
-            at=now or utcnow(),
-            detail={"channel": result.channel, "target": result.target},
-        )
-    log.info("surge alert %s sent to %s", alert_id, result.target)
-    return "sent"
+    return deliver(ALERTS, alert_id, settings=settings or get_settings(), now=now)
 
 
 def observe_scored(
