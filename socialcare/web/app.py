@@ -30,7 +30,19 @@ from socialcare.metrics.latency import (
 from socialcare.ops import health
 from socialcare.ops import metrics as ops_metrics
 from socialcare.ops.errors import init_error_reporting
-from socialcare.web import api, errors, live, login, pages, people, reports, security, surges
+from socialcare.web import (
+    api,
+    api_cases,
+    api_replies,
+    errors,
+    live,
+    login,
+    pages,
+    people,
+    reports,
+    security,
+    surges,
+)
 from socialcare.web.deps import HERE, SessionDep, templates
 from socialcare.web.security import ReportsReader
 
@@ -233,6 +245,8 @@ def create_app(
     app.include_router(login.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(api.router)
+    app.include_router(api_cases.router)
+    app.include_router(api_replies.router)
     app.include_router(people.router)
     app.include_router(live.router)
     app.include_router(surges.router)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -75,7 +75,7 @@ def _clip(value: str, limit: int = INPUT_PREFIX) -> str:
     return _printable(value if len(value) <= limit else value[: limit - 1] + "…")
 
 
-def _loc_part(part: Any) -> Any:
+def _loc_part(part: object) -> int | str:
     return part if isinstance(part, int) else _clip(str(part))
 
 
@@ -261,7 +261,7 @@ class BodyGuardMiddleware:
         await response(request.scope, receive, send)
 
 
-def install(app: Any) -> None:
+def install(app: FastAPI) -> None:
     """Register the handlers above on app (a FastAPI app made with redirect_slashes=False; its
     middleware should include BodyGuardMiddleware)."""
     app.add_exception_handler(StarletteHTTPException, http_error)

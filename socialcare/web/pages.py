@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from socialcare.auth.roles import ROLES, Permission
 from socialcare.cases import actions
@@ -82,7 +83,7 @@ QueuePage = Annotated[
 
 
 def _queue_context(
-    request: Request, session: Any, f: queries.QueueFilter, page: int
+    request: Request, session: Session, f: queries.QueueFilter, page: int
 ) -> dict[str, Any]:
     now = request_now(request)
     offset = (page - 1) * queries.QUEUE_PAGE

@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from socialcare.config import Settings
-from socialcare.metrics.digest import PERIODS, build_digest, period_bounds, zone
+from socialcare.metrics.digest import PERIODS as PERIODS  # the reports page reads it here
+from socialcare.metrics.digest import build_digest, period_bounds
 from socialcare.metrics.digest_model import Digest
+from socialcare.metrics.localtime import zone
 from socialcare.posts.models import Account
 from socialcare.web.deps import SessionDep, request_now
 

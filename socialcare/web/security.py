@@ -12,10 +12,10 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
@@ -230,7 +230,7 @@ def forbidden(request: Request, exc: Exception) -> Response:
     return _error(request, 403, str(exc) or "not allowed")
 
 
-def install(app: Any) -> None:
+def install(app: FastAPI) -> None:
     """Register the handlers that turn these exceptions into responses."""
     app.add_exception_handler(NotAuthenticated, not_authenticated)
     app.add_exception_handler(CsrfRejected, csrf_rejected)

@@ -145,7 +145,9 @@ def surge_rate_chart(
 
 
 @router.get("/api/surges", response_model=list[view.SurgeOut], responses=fails(400, 401, 403))
-def list_surges(session: SessionDep, actor: SurgeReader, status: str | None = None) -> Any:
+def list_surges(
+    session: SessionDep, actor: SurgeReader, status: str | None = None
+) -> list[view.SurgeOut]:
     """Every surge, the latest detected first (at most 200)."""
     return view.surges(session, status=_status(status))
 
@@ -155,7 +157,9 @@ def list_surges(session: SessionDep, actor: SurgeReader, status: str | None = No
     response_model=view.SurgeDetailOut,
     responses=fails(401, 403, 404),
 )
-def get_surge(request: Request, session: SessionDep, actor: SurgeReader, surge_id: RowId) -> Any:
+def get_surge(
+    request: Request, session: SessionDep, actor: SurgeReader, surge_id: RowId
+) -> view.SurgeDetailOut:
     """One surge: figures, cases, a sample of its posts, timeline and the answer's setting."""
     found = view.detail(session, surge_id, now=request_now(request))
     if found is None:
@@ -169,7 +173,9 @@ def get_surge(request: Request, session: SessionDep, actor: SurgeReader, surge_i
     response_model=view.SurgeOut,
     responses=fails(401, 403, 404, 409),
 )
-def acknowledge(request: Request, session: SessionDep, actor: SurgeManager, surge_id: RowId) -> Any:
+def acknowledge(
+    request: Request, session: SessionDep, actor: SurgeManager, surge_id: RowId
+) -> view.SurgeOut:
     """A lead has seen the surge (409 unless it is open)."""
     with api_errors():
         incidents.acknowledge(
@@ -184,7 +190,9 @@ def acknowledge(request: Request, session: SessionDep, actor: SurgeManager, surg
     response_model=PreviewOut,
     responses=fails(400, 401, 403, 404),
 )
-def preview(session: SessionDep, actor: SurgeManager, surge_id: RowId, body: PreviewIn) -> Any:
+def preview(
+    session: SessionDep, actor: SurgeManager, surge_id: RowId, body: PreviewIn
+) -> PreviewOut:
     """The answer as the first customers would read it (422 when it does not fit one)."""
     with api_errors():
         plan = answer.preview(session=session, agent=actor.agent, surge_id=surge_id, text=body.text)
@@ -203,7 +211,7 @@ def preview(session: SessionDep, actor: SurgeManager, surge_id: RowId, body: Pre
 )
 def send_answer(
     request: Request, session: SessionDep, actor: SurgeManager, surge_id: RowId, body: AnswerIn
-) -> Any:
+) -> AnswerOut:
     """Queue the answer for every open case not answered yet, each exactly once (sent by the
     workers within the platform's rate limits); after_send: "wait" or "same" for later cases."""
     with api_errors():
@@ -232,7 +240,9 @@ def send_answer(
     response_model=ResolvedOut,
     responses=fails(401, 403, 404, 409),
 )
-def resolve(request: Request, session: SessionDep, actor: SurgeManager, surge_id: RowId) -> Any:
+def resolve(
+    request: Request, session: SessionDep, actor: SurgeManager, surge_id: RowId
+) -> ResolvedOut:
     """Close the incident and its open cases (resolved, reason "surge resolved")."""
     with api_errors():
         closed = answer.resolve(
