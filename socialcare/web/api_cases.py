@@ -14,7 +14,7 @@ from socialcare.auth.roles import Permission
 from socialcare.cases import actions, work
 from socialcare.cases.lengths import rule_for
 from socialcare.web import api_models as m
-from socialcare.web import queries
+from socialcare.web import case_query, queries
 from socialcare.web.api import api_errors, fails
 from socialcare.web.api_out import case_out, event_out, reply_out
 from socialcare.web.deps import SessionDep, request_now
@@ -44,7 +44,7 @@ def queue(
 
 
 def _detail(request: Request, session: Session, actor: Actor, case_id: int) -> m.CaseDetailOut:
-    detail = queries.case_detail(session, case_id)
+    detail = case_query.case_detail(session, case_id)
     if detail is None:
         raise HTTPException(404, f"no case {case_id}")
     handle = detail.account.handle if detail.account else None

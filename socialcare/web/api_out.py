@@ -9,13 +9,13 @@ from socialcare.cases.models import Case, Event, Reply
 from socialcare.people.models import Agent, Team
 from socialcare.posts.models import Post
 from socialcare.web import api_models as m
-from socialcare.web import queries
+from socialcare.web import case_query
 
 
 def reply_url(reply: Reply, case: Case, handle: str | None) -> str | None:
     """The public address of a sent reply, built by socialcare.sources.urls (as on the case
     page and in digests); handle is the brand account's."""
-    return queries.reply_link(None, reply, case.platform, handle)
+    return case_query.reply_link(None, reply, case.platform, handle)
 
 
 def reply_out(reply: Reply, case: Case, handle: str | None) -> m.ReplyOut:

@@ -22,7 +22,7 @@ from socialcare.ids import in_range
 from socialcare.people import service as people
 from socialcare.people.models import Agent, Team
 from socialcare.routing.rules import PRIORITY_ORDER
-from socialcare.web import floor_view, queries
+from socialcare.web import case_query, floor_view, queries
 from socialcare.web.audit import audit_rows, parse_when
 from socialcare.web.deps import SessionDep, request_now, templates
 from socialcare.web.languages import NOT_DETECTED, is_language_code, language_menu
@@ -152,7 +152,7 @@ def queue_rows_fragment(
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, session: SessionDep, actor: QueueReader, case_id: int) -> Response:
     """One case: the thread, the customer's earlier cases, the reasons, and the work on it."""
-    detail = queries.case_detail(session, case_id) if in_range(case_id) else None
+    detail = case_query.case_detail(session, case_id) if in_range(case_id) else None
     if detail is None:
         return templates.TemplateResponse(
             request, "not_found.html", {"what": f"case {case_id}"}, status_code=404

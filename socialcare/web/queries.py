@@ -1,22 +1,21 @@
-"""Read-only queries behind the web pages: the queue, one case's thread, the team list."""
+"""Read-only queries behind the web pages: the queue, its filter menus, the team list and the
+sources (one case's thread is in socialcare.web.case_query)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, aliased, object_session
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.orm import Session, aliased
 
-from socialcare.cases.models import OPEN_STATUSES, Case, Event, Reply
+from socialcare.cases.models import OPEN_STATUSES, Case
 from socialcare.config import Settings
 from socialcare.ingest.status import ingestion_status, recent_incidents
 from socialcare.metrics.digest_format import short_duration
 from socialcare.people.models import Agent, Team
-from socialcare.posts.models import Account, Post, Score
-from socialcare.sources.urls import post_url, web_address
+from socialcare.posts.models import Post, Score
 
 QUEUE_PAGE = 50  # rows on a page of the queue (and /api/queue's default)
 QUEUE_LIMIT = 200  # the most /api/queue returns at once, and what the floor looks through
@@ -65,25 +64,6 @@ class QueueRow:
         for name, value in self.__dict__.items():
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
-
-
-@dataclass
-class CaseDetail:
-    """Everything the case page shows."""
-
-    case: Case
-    account: Account | None
-    team: str | None
-    claimed_by: str | None
-    posts: list[Post]
-    score: Score | None
-    reasons: list[str]
-    replies: list[Reply] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    earlier: list[Case] = field(default_factory=list)  # the customer's other cases, newest first
-    reply_urls: dict[int, str] = field(default_factory=dict)  # a sent reply's public page
-    language: str | None = None  # of the case's first post
-    routed: str | None = None  # why the case went to its first team (the case_opened event)
 
 
 def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -237,46 +217,44 @@ def queue_rows(
     stmt = _queue_filters(stmt, f)
     # count(*), not count(id): the count reads the smallest index of open cases alone.
     total = session.scalar(_queue_filters(select(func.count()).select_from(Case), f)) or 0
-    rows = []
-    for r in session.execute(stmt):
-        answered = r.first_response_at
-        label, overdue = sla_state(r.sla_due_at, answered, now)
-        if r.reply_due_at is not None:  # the customer wrote again: the next reply's due time
-            label, overdue = sla_state(r.reply_due_at, None, now)
-            label = f"next reply {label}"
-        rows.append(
-            QueueRow(
-                id=r.id,
-                priority=r.priority,
-                urgency=float(r.urgency or 0.0),
-                topic=r.topic,
-                customer_handle=r.customer_handle,
-                text=truncate(r.text or ""),
-                reasons=reason_labels(r.reasons),
-                top_reasons=reason_labels(top_signals(r.reasons)),
-                followers=r.author_followers,
-                verified=bool(r.author_verified),
-                team=r.team,
-                status=r.status,
-                claimed_by=r.claimed_by,
-                platform=r.platform,
-                claimed_at=r.claimed_at,
-                claim_expires_at=r.claim_expires_at,
-                needs_lead=bool(r.needs_lead),
-                opened_at=r.opened_at,
-                sla_due_at=r.sla_due_at,
-                first_response_at=answered,
-                response_seconds=(
-                    None if answered is None else (answered - r.opened_at).total_seconds()
-                ),
-                sla_label=label,
-                overdue=overdue,
-                language=r.language,
-                waiting_since=r.waiting_since,
-                reply_due_at=r.reply_due_at,
-            )
-        )
-    return rows, int(total)
+    return [_queue_row(r, now) for r in session.execute(stmt)], int(total)
+
+
+def _queue_row(r: Row[Any], now: datetime) -> QueueRow:
+    """One queue row from the query's columns, with its SLA label."""
+    answered = r.first_response_at
+    label, overdue = sla_state(r.sla_due_at, answered, now)
+    if r.reply_due_at is not None:  # the customer wrote again: the next reply's due time
+        label, overdue = sla_state(r.reply_due_at, None, now)
+        label = f"next reply {label}"
+    return QueueRow(
+        id=r.id,
+        priority=r.priority,
+        urgency=float(r.urgency or 0.0),
+        topic=r.topic,
+        customer_handle=r.customer_handle,
+        text=truncate(r.text or ""),
+        reasons=reason_labels(r.reasons),
+        top_reasons=reason_labels(top_signals(r.reasons)),
+        followers=r.author_followers,
+        verified=bool(r.author_verified),
+        team=r.team,
+        status=r.status,
+        claimed_by=r.claimed_by,
+        platform=r.platform,
+        claimed_at=r.claimed_at,
+        claim_expires_at=r.claim_expires_at,
+        needs_lead=bool(r.needs_lead),
+        opened_at=r.opened_at,
+        sla_due_at=r.sla_due_at,
+        first_response_at=answered,
+        response_seconds=(None if answered is None else (answered - r.opened_at).total_seconds()),
+        sla_label=label,
+        overdue=overdue,
+        language=r.language,
+        waiting_since=r.waiting_since,
+        reply_due_at=r.reply_due_at,
+    )
 
 
 def distinct_values(session: Session, column: Any) -> list[str]:
@@ -298,114 +276,6 @@ def distinct_values(session: Session, column: Any) -> list[str]:
 def team_names(session: Session) -> list[str]:
     """Every team's name, sorted."""
     return list(session.scalars(select(Team.name).order_by(Team.name)))
-
-
-def reply_link(
-    session: Session | None,
-    reply: Reply,
-    platform: str,
-    handle: str | None,
-    *,
-    stored: Post | None = None,
-    server: str = "",
-) -> str | None:
-    """The public page of a sent reply (see socialcare.sources.urls), or None. handle is the
-    brand account's. The reply's stored post (given, or looked up in session, else in the
-    reply's own session) supplies what the platform gave back (Mastodon's url, Bluesky's uri).
-    A Mastodon reply is a status of the brand's own server: without MASTODON_API_BASE_URL
-    (server), that server is the one its uri names."""
-    if reply.state != "sent" or not reply.external_id:
-        return None
-    session = session if session is not None else object_session(reply)
-    raw: Any = stored.raw if stored is not None else None
-    if stored is None and session is not None and platform in ("mastodon", "bluesky"):
-        raw = session.scalar(
-            select(Post.raw).where(Post.platform == platform, Post.external_id == reply.external_id)
-        )
-    raw = raw if isinstance(raw, dict) else None
-    if not server and raw is not None and (uri := web_address(raw.get("uri"))):
-        parts = urlsplit(uri)
-        server = f"{parts.scheme}://{parts.netloc}"
-    return post_url(platform, reply.external_id, handle=handle, raw=raw, server=server)
-
-
-def case_detail(session: Session, case_id: int, *, server: str = "") -> CaseDetail | None:
-    """The case, its thread in time order (with brand replies), score, replies and events.
-    server is the Mastodon server's address, for a reply whose page was not given."""
-    case = session.get(Case, case_id)
-    if case is None:
-        return None
-    own_ids = select(Post.external_id).where(Post.case_id == case_id)
-    thread = select(Post).where(
-        or_(
-            Post.case_id == case_id,
-            Post.id == case.root_post_id,
-            and_(
-                Post.is_brand.is_(True),
-                Post.platform == case.platform,
-                Post.in_reply_to_external_id.in_(own_ids),
-            ),
-        )
-    )
-    posts = list(session.scalars(thread.order_by(Post.created_at, Post.id)))
-    score = session.scalar(select(Score).where(Score.post_id == case.root_post_id))
-    team = agent = None
-    if case.team_id is not None:
-        team = session.scalar(select(Team.name).where(Team.id == case.team_id))
-    if case.claimed_by is not None:
-        agent = session.scalar(select(Agent.handle).where(Agent.id == case.claimed_by))
-    replies = session.scalars(
-        select(Reply).where(Reply.case_id == case_id).order_by(Reply.created_at, Reply.id)
-    )
-    events = session.scalars(
-        select(Event).where(Event.case_id == case_id).order_by(Event.at, Event.id)
-    )
-    earlier = session.scalars(
-        select(Case)
-        .where(
-            Case.account_id == case.account_id,
-            Case.customer_external_id == case.customer_external_id,
-            Case.id != case.id,
-        )
-        .order_by(Case.opened_at.desc())
-        .limit(20)
-    )
-    account = session.get(Account, case.account_id)
-    replies_list = list(replies)
-    brand_posts = {p.external_id: p for p in posts if p.is_brand}
-    handle = account.handle if account is not None else None
-    links = {
-        r.id: link
-        for r in replies_list
-        if (
-            link := reply_link(
-                session,
-                r,
-                case.platform,
-                handle,
-                stored=brand_posts.get(r.external_id or ""),
-                server=server,
-            )
-        )
-    }
-    events_list = list(events)
-    opened = next((e for e in events_list if e.kind == "case_opened"), None)
-    routed = str((opened.data or {}).get("rule") or "") if opened is not None else ""
-    return CaseDetail(
-        language=next((p.language for p in posts if p.id == case.root_post_id), None),
-        routed=routed or None,
-        earlier=list(earlier),
-        case=case,
-        account=account,
-        team=team,
-        claimed_by=agent,
-        posts=posts,
-        score=score,
-        reasons=reason_labels(score.reasons) if score is not None else [],
-        replies=replies_list,
-        events=events_list,
-        reply_urls=links,
-    )
 
 
 def sources(session: Session, *, now: datetime, settings: Settings) -> dict[str, Any]:
