@@ -77,7 +77,8 @@ def digest(
     if ctx.invoked_subcommand is not None:
         return
     from socialcare.flows.digests import report_url
-    from socialcare.metrics.digest import PERIODS, build_digest, zone
+    from socialcare.metrics.digest import PERIODS, build_digest
+    from socialcare.metrics.localtime import zone
 
     if to not in CHANNELS:
         raise typer.BadParameter("email, slack or stdout", param_hint="--to")

@@ -136,15 +136,16 @@ def _exposure(session: Session, scope: Scope, sla: dict[str, int]) -> tuple[int,
         .select_from(Case)
         .join(Post, and_(Post.case_id == Case.id, Post.is_brand.is_(False)))
     )
-    posts = in_scope(posts, scope).where(missed_filter(scope, sla)).subquery()
+    missed = in_scope(posts, scope).where(missed_filter(scope, sla)).subquery()
     followers = (
         select(func.coalesce(func.sum(Post.author_followers), 0))
         .select_from(Case)
         .join(Post, Post.id == Case.root_post_id)
     )
     followers = in_scope(followers, scope).where(missed_filter(scope, sla))
-    engagement = select(func.coalesce(func.sum(posts.c.engagement), 0))
-    return int(session.execute(followers).scalar_one()), int(
+    engagement = select(func.coalesce(func.sum(missed.c.engagement), 0))
+    # coalesce(..., 0) is never NULL; its type is the summed column's, which may be.
+    return int(session.execute(followers).scalar_one() or 0), int(
         session.execute(engagement).scalar_one()
     )
 

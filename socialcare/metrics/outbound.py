@@ -32,7 +32,7 @@ def retry_delay(
     together do not all retry in the same second."""
     if retry_after is not None:
         return min(max(retry_after, 1.0), BACKOFF_CAP_SECONDS)
-    base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(0, attempts - 1))
     return min(BACKOFF_CAP_SECONDS, base * (1 + 0.25 * jitter()))
 
 

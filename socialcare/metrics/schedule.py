@@ -25,7 +25,8 @@ from socialcare.config import Settings
 from socialcare.db import insert_for
 from socialcare.metrics import outbound
 from socialcare.metrics.delivery import DeliveryResult
-from socialcare.metrics.digest import period_bounds, zone
+from socialcare.metrics.digest import period_bounds
+from socialcare.metrics.localtime import zone
 from socialcare.metrics.models import DigestDelivery
 from socialcare.metrics.recipients import Recipient
 

@@ -36,7 +36,6 @@ from socialcare.sources.bluesky_parse import (
     feed_post,
     notification_post,
     page_items,
-    parse_time,
     post_id,
     post_uri,
     profile_reach,
@@ -44,6 +43,7 @@ from socialcare.sources.bluesky_parse import (
     sort_time,
 )
 from socialcare.sources.bluesky_reply import reply_record, strong_ref, tid_time
+from socialcare.sources.parse_common import iso_time as parse_time
 
 log = logging.getLogger(__name__)
 

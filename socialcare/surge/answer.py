@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,7 +83,15 @@ class SendResult:
     surge: Surge
 
 
-def _targets(session: Session, surge_id: int, case_ids: Sequence[int] | None = None) -> dict:
+class Targets(TypedDict):
+    """A surge's open cases for its answer: those it goes to, and how many it passes over."""
+
+    targets: list[Target]
+    before: int  # answered before (by this surge, or otherwise)
+    skipped: int  # not answerable now (status, a reply in flight, no customer post)
+
+
+def _targets(session: Session, surge_id: int, case_ids: Sequence[int] | None = None) -> Targets:
     """The surge's open cases by status: those the answer goes to (with their latest customer
     post), and how many were answered before (by this surge, or otherwise)."""
     stmt = (
@@ -105,7 +113,7 @@ def _targets(session: Session, surge_id: int, case_ids: Sequence[int] | None = N
             )
         ).scalars()
     )
-    out: dict[str, Any] = {"targets": [], "before": 0, "skipped": 0}
+    out: Targets = {"targets": [], "before": 0, "skipped": 0}
     for case in cases:
         if case.id in done:
             out["before"] += 1
