@@ -4,7 +4,6 @@ the customer's earlier cases, as the page and /api/cases/{id} show them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, or_, select
@@ -53,12 +52,12 @@ def reply_link(
     if reply.state != "sent" or not reply.external_id:
         return None
     session = session if session is not None else object_session(reply)
-    raw: Any = stored.raw if stored is not None else None
+    found: object = stored.raw if stored is not None else None
     if stored is None and session is not None and platform in ("mastodon", "bluesky"):
-        raw = session.scalar(
+        found = session.scalar(
             select(Post.raw).where(Post.platform == platform, Post.external_id == reply.external_id)
         )
-    raw = raw if isinstance(raw, dict) else None
+    raw = found if isinstance(found, dict) else None
     if not server and raw is not None and (uri := web_address(raw.get("uri"))):
         parts = urlsplit(uri)
         server = f"{parts.scheme}://{parts.netloc}"
