@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -12,6 +13,10 @@ from socialcare.config import Settings, get_settings
 from socialcare.db import session_scope, utcnow
 from socialcare.display import one_line
 from socialcare.errors import ConfigError, DeliveryError
+
+if TYPE_CHECKING:  # imported where used: the command line starts without them
+    from socialcare.metrics.delivery import Notifier
+    from socialcare.metrics.models import DigestDelivery
 
 digest_app = typer.Typer(
     help="Latency digests: `socialcare digest --period day --to email` sends one now;"
@@ -43,7 +48,7 @@ def _account_id(handle: str | None) -> int | None:
     return ids[0]
 
 
-def _targets(to: str, settings: Settings, tz: str | None) -> list[tuple[Any, str]]:
+def _targets(to: str, settings: Settings, tz: str | None) -> list[tuple[Notifier, str]]:
     """(notifier, time zone) for each configured destination of the channel."""
     from socialcare.metrics.delivery import StdoutNotifier, notifier_for
     from socialcare.metrics.recipients import Recipient
@@ -121,8 +126,8 @@ def digest(
         raise typer.Exit(1)
 
 
-def _row(delivery: Any) -> dict[str, Any]:
-    def iso(moment: Any) -> str | None:
+def _row(delivery: DigestDelivery) -> dict[str, Any]:
+    def iso(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment is not None else None
 
     local_start = delivery.period_start.astimezone(ZoneInfo(delivery.tz))

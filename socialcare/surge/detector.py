@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -110,7 +110,7 @@ def keywords_of(text: str) -> list[str]:
     return [w.strip("'") for w in words if w.strip("'") not in STOPWORDS]
 
 
-def add_keywords(counts: dict[str, Any], text: str, cap: int) -> dict[str, Any]:
+def add_keywords(counts: Mapping[str, int], text: str, cap: int) -> dict[str, int]:
     """counts with the text's words added once each; the rarest dropped beyond cap."""
     out = dict(counts)
     for word in set(keywords_of(text)):
@@ -121,11 +121,11 @@ def add_keywords(counts: dict[str, Any], text: str, cap: int) -> dict[str, Any]:
     return out
 
 
-def top_keywords(counts: dict[str, Any], n: int = 3) -> list[str]:
+def top_keywords(counts: Mapping[str, int], n: int = 3) -> list[str]:
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-int(kv[1]), kv[0]))[:n]]
 
 
-def main_topic(topics: dict[str, Any]) -> str:
+def main_topic(topics: Mapping[str, int]) -> str:
     """The most frequent topic, a real one ahead of 'other' on a tie."""
     if not topics:
         return "other"
