@@ -131,7 +131,8 @@ def surge_page(
 @router.get(
     "/surges/{surge_id}/rate.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **fails(401, 403, 404)},
+    # A page's image, as the reports' charts: its errors are pages, not the API's JSON.
+    include_in_schema=False,
 )
 def surge_rate_chart(
     request: Request, session: SessionDep, actor: SurgeReader, surge_id: RowId
