@@ -220,6 +220,7 @@ def model_eval(
 ) -> None:
     """Macro recall, accuracy, per-class recall and confusion matrix on a labelled file."""
     from socialcare.scoring import sentiment
+    from socialcare.scoring.base import SentimentModel
     from socialcare.training.evaluate import evaluate_examples, format_report, read_labelled
 
     if what != "sentiment":
@@ -231,7 +232,7 @@ def model_eval(
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
     settings = get_settings()
-    scorer: sentiment.SentimentModel | None = None
+    scorer: SentimentModel | None = None
     if baseline:
         name = "vader (compound >= 0.05 positive, <= -0.05 negative)"
     elif model and model.endswith(".safetensors") and Path(model).is_file():

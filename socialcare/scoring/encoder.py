@@ -218,7 +218,7 @@ class Trunk:
                 out.update({(b, k): pool for b in names})
 
         def step(layer: nn.Module, state: torch.Tensor) -> torch.Tensor:
-            result = layer(state, additive)
+            result: torch.Tensor | tuple[torch.Tensor, ...] = layer(state, additive)
             return result[0] if isinstance(result, tuple) else result
 
         highest = {b: max(wanted.get(b, ()), default=0) for b in BRANCHES}

@@ -91,7 +91,8 @@ class SentimentHead(nn.Module):
         """Logits (in LABELS order for a sentiment head)."""
         if self.hidden is not None:
             x = self.dropout(nn.functional.gelu(self.hidden(x)))
-        return self.out(x)
+        logits: torch.Tensor = self.out(x)
+        return logits
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> SentimentHead:
