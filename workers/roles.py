@@ -27,7 +27,8 @@ def available_cores() -> int:
     try:
         from celery.utils.sysinfo import cpu_budget
 
-        return max(1, cpu_budget(use_cgroup_quota=True).count)
+        count: int = cpu_budget(use_cgroup_quota=True).count
+        return max(1, count)
     except (ImportError, OSError):  # an older Celery, or no /proc: affinity, else the count
         if hasattr(os, "sched_getaffinity"):
             return max(1, len(os.sched_getaffinity(0)))

@@ -280,6 +280,27 @@ def _slack_link(url: str | None, text: str) -> str:
     return f"<{_mrkdwn(safe).replace('|', '%7C')}|{_mrkdwn(text)}>"
 
 
+def _text_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _list_section(title: str, lines: list[str]) -> dict[str, Any]:
+    """A titled section of bullet lines (mrkdwn already made safe by the caller)."""
+    return _text_section(f"*{title}*\n" + "\n".join(lines))
+
+
+def _figure_fields(h: Headline, *, what: str, sla: str, counted: str) -> list[dict[str, str]]:
+    return [
+        {"type": "mrkdwn", "text": f"*p50 {what}*\n{h.p50}"},
+        {"type": "mrkdwn", "text": f"*p90 {what}*\n{h.p90}"},
+        {"type": "mrkdwn", "text": f"*{sla}*\n{h.sla}"},
+        {
+            "type": "mrkdwn",
+            "text": f"*{counted}*\n{h.cases} · answered {h.answered} · unanswered {h.unanswered}",
+        },
+    ]
+
+
 def slack_payload(digest: Digest, *, chart_url: str | None) -> dict[str, Any]:
     """A Slack incoming-webhook message in Block Kit, with a plain-text fallback."""
     c = _context(digest)
@@ -287,86 +308,40 @@ def slack_payload(digest: Digest, *, chart_url: str | None) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": c["title"][:150]}},
         {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*{c['period']}* ({_mrkdwn(c['tz'])})"},
-            "fields": [
-                {"type": "mrkdwn", "text": f"*p50 first response*\n{h.p50}"},
-                {"type": "mrkdwn", "text": f"*p90 first response*\n{h.p90}"},
-                {"type": "mrkdwn", "text": f"*Within SLA*\n{h.sla}"},
-                {
-                    "type": "mrkdwn",
-                    "text": f"*Cases*\n{h.cases} · answered {h.answered}"
-                    f" · unanswered {h.unanswered}",
-                },
-            ],
+            **_text_section(f"*{c['period']}* ({_mrkdwn(c['tz'])})"),
+            "fields": _figure_fields(h, what="first response", sla="Within SLA", counted="Cases"),
         },
     ]
     n: Headline | None = c["next_reply"]
     if n is not None:
-        blocks.append(
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*p50 next reply per post*\n{n.p50}"},
-                    {"type": "mrkdwn", "text": f"*p90 next reply per post*\n{n.p90}"},
-                    {"type": "mrkdwn", "text": f"*Posts within next-reply SLA*\n{n.sla}"},
-                    {
-                        "type": "mrkdwn",
-                        "text": f"*Customer posts*\n{n.cases} · answered {n.answered}"
-                        f" · unanswered {n.unanswered}",
-                    },
-                ],
-            }
+        fields = _figure_fields(
+            n,
+            what="next reply per post",
+            sla="Posts within next-reply SLA",
+            counted="Customer posts",
         )
+        blocks.append({"type": "section", "fields": fields})
     team_lines = [
         f"• {_mrkdwn(row['name'])}: p90 {row['p90']} · SLA {row['sla']}"
         f" · unanswered {row['unanswered']}"
         for row in c["teams"][:10]
     ]
     if team_lines:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "*By team*\n" + "\n".join(team_lines)},
-            }
-        )
+        blocks.append(_list_section("By team", team_lines))
     blocks += slack_blocks(digest)
     if digest.worst_waits:
         wait_lines = [
             f"• {_slack_link(w.url, '@' + clean(w.handle))} waited {_mrkdwn(_wait_text(w))}"
             for w in digest.worst_waits[:10]
         ]
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "*Longest waits*\n" + "\n".join(wait_lines)},
-            }
-        )
+        blocks.append(_list_section("Longest waits", wait_lines))
     chart = safe_url(chart_url)
     if chart is not None:
         blocks.append({"type": "image", "image_url": chart, "alt_text": "First response by day"})
     if c["report_url"]:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": _slack_link(c["report_url"], "Charts and full report"),
-                },
-            }
-        )
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Median split: {h.split} · followers exposed to waits past SLA:"
-                    f" {c['exposure']}",
-                }
-            ],
-        }
-    )
+        blocks.append(_text_section(_slack_link(c["report_url"], "Charts and full report")))
+    exposure = f"Median split: {h.split} · followers exposed to waits past SLA: {c['exposure']}"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": exposure}]})
     fallback = (
         f"{c['title']} ({c['period']}): p50 {h.p50}, p90 {h.p90}, SLA {h.sla},"
         f" unanswered {h.unanswered}"

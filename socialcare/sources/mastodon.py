@@ -56,6 +56,7 @@ from socialcare.sources.mastodon_parse import (
     seconds_until_reset,
     status_to_post,
 )
+from socialcare.sources.mastodon_threads import watch_threads
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,9 @@ NOTHING_BEFORE = "0"
 # Threads the brand answered are read again for replies that do not mention the brand (Mastodon
 # notifies only mentions) for this long, the least recently read first: at least
 # THREADS_PER_POLL a poll, more while the rate window has more than half its requests left.
-THREAD_WATCH_SECONDS = 48 * 3600
+# (The watch itself, its length and its bound: mastodon_threads.py.)
 THREADS_PER_POLL = 5
 THREADS_PER_POLL_MAX = 40
-# A bound on the cursor's size only (two days of answers stay far below it); a thread dropped
-# for it is logged and reported as an ingestion incident.
-MAX_THREADS_WATCHED = 20_000
 FIND_REPLY_PAGES = 25
 
 
@@ -238,7 +236,7 @@ class MastodonSource:
                 # An empty first poll: nothing existed before it, so everything after is new.
                 new_cursors[key] = NOTHING_BEFORE
         notes: list[SourceNote] = []
-        threads = self._watch(cursors.get("threads"), found.values(), time.time(), notes)
+        threads = watch_threads(cursors.get("threads"), found.values(), time.time(), notes)
         requests_made += self._read_threads(threads, brand_id, found)
         new_cursors["threads"] = threads
         posts = sorted(found.values(), key=lambda p: (p.created_at, id_key(p.external_id)))
@@ -252,49 +250,6 @@ class MastodonSource:
             rate_windows={ACCOUNT_WINDOW: self.window} if self.window is not None else {},
             notes=notes,
         )
-
-    @staticmethod
-    def _watch(old: object, posts: Any, now: float, notes: list[SourceNote]) -> list[list[Any]]:
-        """The threads to watch, the least recently read first: threads the brand answered now
-        (never read yet; a later answer extends the watch), then those still watched."""
-        watched: dict[str, float] = {}
-        for item in old if isinstance(old, list) else []:
-            valid = isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-            if valid and isinstance(item[1], int | float) and item[1] > now:
-                watched.setdefault(item[0], item[1])
-        fresh: dict[str, float] = {}
-        for post in posts:
-            parent = post.in_reply_to_external_id
-            until = int(post.created_at.timestamp() + THREAD_WATCH_SECONDS)
-            answer = post.is_brand and not post.is_retweet and parent is not None
-            if answer and parent is not None and until > now:
-                if parent in watched:
-                    watched[parent] = max(watched[parent], until)
-                elif until > fresh.get(parent, 0):
-                    fresh[parent] = until
-        threads: list[list[Any]] = [[i, u] for i, u in fresh.items()]
-        threads += [[i, u] for i, u in watched.items()]
-        excess = len(threads) - MAX_THREADS_WATCHED
-        if excess > 0:
-            # Never silently: the threads whose watch ends soonest go, and operators hear of it.
-            ending = sorted(threads, key=lambda t: float(t[1]))[:excess]
-            gone = {t[0] for t in ending}
-            threads = [t for t in threads if t[0] not in gone]
-            detail = (
-                f"Mastodon: {excess} answered thread(s) dropped from the two-day watch (more "
-                f"than {MAX_THREADS_WATCHED} watched); replies in them that do not mention the "
-                "brand are no longer read"
-            )
-            log.warning(detail)
-            notes.append(
-                SourceNote(
-                    "threads_dropped",
-                    "warning",
-                    detail,
-                    {"dropped": excess, "status_ids": [t[0] for t in ending][:50]},
-                )
-            )
-        return threads
 
     def _thread_reads(self, watched: int) -> int:
         """How many threads to read this poll: THREADS_PER_POLL, more (up to

@@ -83,7 +83,8 @@ def fit(x: torch.Tensor, y: torch.Tensor, params: ComplaintParams, seed: int) ->
 
     def loss(idx: torch.Tensor | slice) -> torch.Tensor:
         penalty = sum((w**2).sum() for w in weights)
-        return loss_fn(head(x[idx])[:, 0], y[idx].float()) + params.l2 / 2 * penalty
+        value: torch.Tensor = loss_fn(head(x[idx])[:, 0], y[idx].float()) + params.l2 / 2 * penalty
+        return value
 
     head.train()
     if not params.hidden:

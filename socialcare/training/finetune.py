@@ -93,7 +93,8 @@ class TopModel(nn.Module):
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         pooled = mean_pool(run_layers(self.layers, states, mask), mask)
-        return self.head(self.dropout(pooled))
+        logits: torch.Tensor = self.head(self.dropout(pooled))
+        return logits
 
 
 @torch.inference_mode()
@@ -182,7 +183,7 @@ def _same_depth(
 
 def _holdout_figure(curve: list[dict[str, Any]]) -> float:
     """A candidate's best epoch's holdout macro recall."""
-    return max(r["holdout"]["macro_recall"] for r in curve)
+    return max(float(r["holdout"]["macro_recall"]) for r in curve)
 
 
 def _save_model(model: TopModel, out_dir: Path) -> Path:

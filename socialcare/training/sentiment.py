@@ -98,7 +98,8 @@ def fit_head(
 @torch.inference_mode()
 def predict(head: SentimentHead, x: torch.Tensor) -> torch.Tensor:
     """Predicted label indices."""
-    return head.eval()(x).argmax(dim=-1)
+    logits: torch.Tensor = head.eval()(x)
+    return logits.argmax(dim=-1)
 
 
 def _names(*indices: torch.Tensor) -> list[list[str]]:

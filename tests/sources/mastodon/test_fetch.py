@@ -187,7 +187,7 @@ def test_every_thread_answered_in_two_days_is_watched_and_read_in_turn_beyond_fi
 def test_threads_dropped_from_the_watch_are_logged_and_reported(
     api, ann, source, monkeypatch, caplog
 ) -> None:
-    monkeypatch.setattr("socialcare.sources.mastodon.MAX_THREADS_WATCHED", 3)
+    monkeypatch.setattr("socialcare.sources.mastodon_threads.MAX_THREADS_WATCHED", 3)
     cursors = source.fetch(ACCOUNT, {}).cursors
     complaints = [api.post(ann, f"@AcmeCare order {i} never came") for i in range(5)]
     for i, complaint in enumerate(complaints):
