@@ -72,7 +72,10 @@ def test_the_bundled_replay_opens_a_surge_within_minutes_of_the_start(tmp_path):
         assert surge["account"] == "twcs:@SpotifyCares"
         assert began < started + timedelta(minutes=1)  # its first posts came in the backfill
         assert started < detected <= started + WITHIN, (started, detected)
-        assert surge["post_count"] >= 10 and surge["rate_per_hour"] > 4 * surge["expected_per_hour"]
+        # The detector's rule: at least 10 customers, at least 4 times the usual rate (a surge
+        # judged on a busy machine can open exactly at the bar).
+        assert surge["post_count"] >= 10
+        assert surge["rate_per_hour"] >= 4 * surge["expected_per_hour"]
         assert re.search(rf"surge {surge['id']} opened: .+ /surges/{surge['id']}", output)
         status, page = _get(f"{base}/surges")
         assert status == 200 and f'href="/surges/{surge["id"]}"'.encode() in page
