@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.test_main_job import _free_port, _get, _log_in
+from tests.e2e.test_main_job import _free_port, _get, _log_in, _stop
 
 pytestmark = pytest.mark.slow
 
@@ -85,10 +84,5 @@ def test_the_bundled_replay_opens_a_surge_within_minutes_of_the_start(tmp_path):
         assert status == 200 and png.startswith(b"\x89PNG\r\n\x1a\n")
         print(f"surge opened {(detected - started).total_seconds():.0f}s after the start")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        code = _stop(proc)
     assert code == 0

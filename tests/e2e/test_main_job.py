@@ -42,6 +42,16 @@ def _get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, as a platform stops the process; its exit code (killed and raised after 30 s)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
 def _log_in(base: str, handle: str, password: str) -> None:
     """Through the login form, as a browser does (its CSRF cookie and field)."""
     status, page = _get(f"{base}/login")
@@ -108,10 +118,5 @@ def test_the_main_job_fills_the_queue_within_a_minute_and_stops_gracefully(tmp_p
         assert status == 200 and b"socialcare queue" in page
         print(f"queue filled {filled:.1f}s after start")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        code = _stop(proc)
     assert code == 0
